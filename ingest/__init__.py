@@ -1,0 +1,1 @@
+"""Ingest: raw files and URLs -> cleaned documents -> structured chunks -> a hybrid index on disk."""

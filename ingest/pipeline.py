@@ -1,0 +1,206 @@
+"""Ingest end to end: sources -> cleaned documents -> chunks -> embeddings -> index on disk.
+
+Incremental: a document whose cleaned text (and the chunking and embedder settings) did
+not change keeps its vectors from the previous index; only new or changed documents are
+embedded, removed ones are dropped, and an unchanged corpus rewrites nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ingest.chunk import chunk_document, detect_language
+from ingest.clean import CleanReport, clean_lines, template_lines, to_text
+from ingest.entities import Gazetteer, family_key
+from ingest.index import Index, IndexProblem, write_index
+from ingest.load import Skipped, iter_bundled_corpus, iter_sources
+from ingest.schema import Chunk, Document, RawSource
+from ingest.settings import IngestSettings
+from ingest.tokenize import tokenize
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestReport:
+    index_dir: Path
+    documents: int = 0
+    chunks: int = 0
+    embedded_chunks: int = 0
+    reused_chunks: int = 0
+    changed_documents: int = 0
+    removed_documents: int = 0
+    up_to_date: bool = False
+    skipped: list[Skipped] = field(default_factory=list)
+    cleaning: dict[str, tuple[int, int]] = field(default_factory=dict)  # source -> chars before, after
+    embed_seconds: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.embedded_chunks / self.embed_seconds if self.embed_seconds else 0.0
+
+
+def doc_id_for(source: str) -> str:
+    stem = Path(source.rstrip("/")).stem or "doc"
+    slug = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")[:40] or "doc"
+    return f"{slug}-{hashlib.sha1(source.encode()).hexdigest()[:6]}"
+
+
+def title_for(raw: RawSource, found: str | None, text: str) -> str:
+    if raw.title:
+        return raw.title
+    if found:
+        return found.strip()
+    for line in text.split("\n"):
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line[:120]
+    return Path(raw.source).name
+
+
+def load_sources(targets: Iterable[str] | None, settings: IngestSettings) -> tuple[list[RawSource], list[Skipped]]:
+    items = (iter_bundled_corpus(settings.max_file_bytes) if not targets
+             else iter_sources(targets, settings.max_file_bytes, settings.fetch_timeout))
+    sources, skipped = [], []
+    for item in items:
+        (skipped if isinstance(item, Skipped) else sources).append(item)
+    return sources, skipped
+
+
+def clean_documents(sources: list[RawSource], report: IngestReport) -> list[Document]:
+    """Clean every source; repetition is judged across the whole batch."""
+    converted = []
+    for raw in sources:
+        try:
+            text, found_title = to_text(raw.content, raw.format)
+        except Exception as exc:  # a parser failing on one odd file must not stop the run
+            report.skipped.append(Skipped(raw.source, f"cannot parse {raw.format} ({exc.__class__.__name__})"))
+            continue
+        converted.append((raw, text, found_title))
+    shared = template_lines(text for _, text, _ in converted)
+    seen_paragraphs: set[str] = set()
+    documents = []
+    for raw, text, found_title in converted:
+        clean_report = CleanReport(chars_before=len(raw.content))
+        cleaned = clean_lines(text, shared, seen_paragraphs, clean_report)
+        report.cleaning[raw.source] = (len(raw.content), len(cleaned))
+        if not cleaned.strip():
+            report.skipped.append(Skipped(raw.source, "no content left after cleaning"))
+            continue
+        source_key = raw.url if raw.url and raw.source.startswith("http") else raw.source
+        doc_id = doc_id_for(source_key)
+        documents.append(Document(
+            doc_id=doc_id, title=title_for(raw, found_title, cleaned), url=raw.url or raw.source,
+            source=raw.source, language=raw.language or detect_language(cleaned), license=raw.license,
+            sha256=raw.sha256, text=cleaned, raw_chars=len(raw.content)))
+    return documents
+
+
+def text_hash(doc: Document, settings_key: str) -> str:
+    return hashlib.sha256(f"{settings_key}\n{doc.title}\n{doc.url}\n{doc.text}".encode()).hexdigest()
+
+
+def previous_index(index_dir: Path, embedder: str) -> Index | None:
+    try:
+        return Index(index_dir, embedder_name=embedder)
+    except IndexProblem:
+        return None  # nothing reusable: build from scratch
+
+
+def run_ingest(targets: list[str] | None, settings: IngestSettings, index_dir: Path | None = None,
+               progress: Progress | None = None, add: bool = False) -> IngestReport:
+    """Build or update the index at `index_dir` from `targets` (the bundled corpus when empty)."""
+    from ingest.embed import make_embedder
+
+    started = time.perf_counter()
+    index_dir = Path(index_dir or settings.index_dir)
+    report = IngestReport(index_dir=index_dir)
+    progress = progress or (lambda stage, done, total: None)
+
+    progress("loading", 0, 1)
+    sources, report.skipped = load_sources(targets, settings)
+    documents = clean_documents(sources, report)
+    settings_key = f"{settings.embedder}|{settings.chunk_chars}"
+    hashes = {d.doc_id: text_hash(d, settings_key) for d in documents}
+
+    prev = previous_index(index_dir, settings.embedder)
+    prev_docs = {d["doc_id"]: d for d in prev.documents()} if prev else {}
+    if add and prev:  # keep what the previous index had that this run did not touch
+        kept_ids = [i for i in prev_docs if i not in hashes]
+        for doc_id in kept_ids:
+            rec = prev.document(doc_id)
+            documents.append(Document(**{k: rec[k] for k in Document.model_fields if k in rec}))
+            hashes[doc_id] = rec["text_sha256"]
+    unchanged = {i for i, h in hashes.items() if prev_docs.get(i, {}).get("text_sha256") == h}
+    report.documents = len(documents)
+    report.changed_documents = len(documents) - len(unchanged)
+    report.removed_documents = len(set(prev_docs) - set(hashes))
+    if prev and report.changed_documents == 0 and report.removed_documents == 0:
+        report.up_to_date = True
+        report.chunks = len(prev)
+        report.reused_chunks = len(prev)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    chunks: list[Chunk] = []
+    for doc in documents:
+        chunks.extend(chunk_document(doc, settings.chunk_chars, markdown=not doc.source.endswith(".txt")))
+    report.chunks = len(chunks)
+
+    # Reuse vectors of unchanged documents; embed the rest in batches.
+    embedder = make_embedder(settings.embedder, settings.embed_batch_size)
+    old_rows: dict[str, int] = {}
+    old_vectors = None
+    if prev and unchanged:
+        old_vectors = prev.vectors()
+        for rec in prev.chunks(list(range(len(prev)))):
+            if rec["doc_id"] in unchanged:
+                old_rows[rec["chunk_id"]] = rec["row"]
+    todo = [i for i, c in enumerate(chunks) if c.chunk_id not in old_rows]
+    dimension = old_vectors.shape[1] if old_vectors is not None else None
+    vectors: np.ndarray | None = None
+    embed_started = time.perf_counter()
+    batch = settings.embed_batch_size
+    new_vectors = []
+    for start in range(0, len(todo), batch):
+        progress("embedding", start, len(todo))
+        texts = [chunks[i].embed_text() for i in todo[start : start + batch]]
+        new_vectors.append(embedder.encode(texts))
+    progress("embedding", len(todo), len(todo))
+    report.embed_seconds = time.perf_counter() - embed_started
+    report.embedded_chunks = len(todo)
+    report.reused_chunks = len(chunks) - len(todo)
+    if new_vectors:
+        dimension = new_vectors[0].shape[1]
+    if dimension is None:
+        raise ValueError("Nothing to index: every source was skipped or empty.")
+    vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
+    if new_vectors:
+        vectors[todo] = np.vstack(new_vectors)
+    for i, c in enumerate(chunks):
+        if c.chunk_id in old_rows:
+            vectors[i] = old_vectors[old_rows[c.chunk_id]]
+
+    progress("indexing", 0, 1)
+    embed_texts = [c.embed_text() for c in chunks]
+    tokens = [tokenize(t) for t in embed_texts]
+    gazetteer = Gazetteer.build(embed_texts)
+    chunk_entities = []
+    for text in embed_texts:
+        keys = gazetteer.find(text)
+        chunk_entities.append(sorted(set(keys) | {family_key(k) for k in keys}))
+    manifest = {"embedder": settings.embedder, "chunk_chars": settings.chunk_chars,
+                "sources": {d.doc_id: d.sha256 for d in documents}}
+    write_index(index_dir, [(d, hashes[d.doc_id]) for d in documents], chunks, chunk_entities, vectors,
+                tokens, gazetteer, manifest)
+    progress("indexing", 1, 1)
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,72 @@
+"""One lexical tokenizer for Chinese and English, shared by indexing and querying.
+
+Chinese goes through jieba's search-mode cut (compounds also yield their parts, so
+预训练 matches 训练); English words are lower-cased and stemmed. A model name keeps
+its joined form too ("Vicuna-13B" -> vicuna, 13b, vicuna13b) so names match exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+from ingest.clean import despin
+
+TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*|[\u4e00-\u9fff]+")
+CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+
+ZH_STOPWORDS = frozenset(
+    "的 了 是 在 和 与 及 或 等 也 都 就 而 被 把 对 从 到 为 以 于 上 中 下 这 那 其 之 个 们 一个 我们 你 我 他 它 "
+    "有 没有 不 很 更 最 又 还 并 但 如 如果 因为 所以 可以 能 会 将 该 此 这些 那些 这个 那个 什么 多少 哪些 怎么 "
+    "如何 吗 呢 吧 啊 着 过 用 使用 进行 通过 基于 由 给 让".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _en_stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN) | {"what", "which", "how", "who", "when", "does", "did", "do", "much", "many"}
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+def cut_chinese(text: str) -> list[str]:
+    return [w for w in _jieba().lcut_for_search(text) if w.strip()]
+
+
+def tokenize(text: str) -> list[str]:
+    tokens: list[str] = []
+    stop_en = _en_stopwords()
+    for match in TOKEN_RE.finditer(despin(text)):
+        piece = match.group(0)
+        if CJK_RE.match(piece):
+            tokens.extend(w for w in cut_chinese(piece) if w not in ZH_STOPWORDS)
+            continue
+        lower = piece.lower()
+        parts = re.split(r"[-_.]", lower)
+        if len(parts) > 1:
+            tokens.append("".join(parts))
+        for part in parts:
+            if part and part not in stop_en:
+                tokens.append(stem(part) if part.isalpha() else part)
+    return tokens
