@@ -136,15 +136,17 @@ def chunk_document(doc: Document, chunk_chars: int = 600, markdown: bool = True)
     chunks: list[Chunk] = []
     headings: list[tuple[int, str]] = []
     table_header = ""
+    header_at = -1
     group: list[Unit] = []
 
-    def emit(spans: list[tuple[int, int]], context: str = "") -> None:
+    def emit(spans: list[tuple[int, int]], context: str = "", context_at: int = -1) -> None:
         for a, b in spans:
             span = text[a:b]
+            span_context = "" if a <= context_at < b else context
             chunks.append(Chunk(
                 chunk_id=f"{doc.doc_id}#{len(chunks)}", doc_id=doc.doc_id, title=doc.title, url=doc.url,
                 section=[h for _, h in headings], language=detect_language(span) if len(span) > 20
-                else doc.language, start=a, end=b, text=span, context=context))
+                else doc.language, start=a, end=b, text=span, context=span_context))
 
     def flush() -> None:
         if not group:
@@ -152,18 +154,20 @@ def chunk_document(doc: Document, chunk_chars: int = 600, markdown: bool = True)
         kind = group[0].kind
         start, end = group[0].start, group[-1].end
         context = table_header if kind == "row" and table_header else ""
-        emit(split_long(text, start, end, chunk_chars), context)
+        emit(split_long(text, start, end, chunk_chars), context, header_at)
         group.clear()
 
     for unit in units:
         if unit.kind == "heading":
             flush()
             headings = [(lvl, h) for lvl, h in headings if lvl < unit.level] + [(unit.level, unit.title)]
+            header_at = -1
             table_header = ""
             continue
         if unit.kind == "header":
             flush()
             table_header = text[unit.start:unit.end]
+            header_at = unit.start
             group.append(Unit(unit.start, unit.end, "row"))
             continue
         size = (group[-1].end - group[0].start) if group else 0

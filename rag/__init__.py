@@ -1,0 +1,1 @@
+"""Answers: hybrid cross-lingual retrieval, cited extractive or LLM answers, evaluation."""

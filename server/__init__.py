@@ -1,0 +1,1 @@
+"""Interfaces over the answering core: the CLI, the HTTP service and the Slack bot."""

@@ -1,0 +1,195 @@
+"""Command line: `ask "question"` and `llm-atlas ingest|eval|serve|slack|bench`.
+
+Each command reads its input, calls the core and prints; heavy imports happen inside
+the commands so `ask` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="llm-atlas: cited answers about large language models.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+ask_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index folder (default: LLM_ATLAS_INDEX_DIR or "
+                                                                "~/.cache/llm-atlas/index).")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def progress_printer():
+    """A rich progress bar for long work, as a (stage, done, total) callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   transient=True, console=__import__("rich.console").console.Console(stderr=True))
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str] | None, typer.Argument(help="Files, folders or URLs (default: bundled corpus).")] = None,
+    index: IndexOpt = None,
+    add: Annotated[bool, typer.Option("--add", help="Keep documents already in the index.")] = False,
+) -> None:
+    """Build or update the index (incremental: unchanged documents are not embedded again)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ingest.pipeline import run_ingest
+    from ingest.settings import IngestSettings
+
+    settings = IngestSettings()
+    bar, update = progress_printer()
+    try:
+        report = run_ingest(paths or None, settings, index or settings.index_dir, progress=update, add=add)
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    console = Console()
+    table = Table(title=f"Index {report.index_dir}", show_header=False)
+    state = "up to date (nothing re-embedded)" if report.up_to_date else (
+        f"{report.changed_documents} new/changed, {report.removed_documents} removed")
+    for key, value in [("documents", report.documents), ("chunks", report.chunks), ("changes", state),
+                       ("embedded chunks", report.embedded_chunks), ("reused chunks", report.reused_chunks),
+                       ("embedding chunks/s", f"{report.chunks_per_second:.1f}"),
+                       ("skipped", len(report.skipped)), ("seconds", f"{report.seconds:.2f}")]:
+        table.add_row(key, str(value))
+    console.print(table)
+    for skip in report.skipped:
+        console.print(f"[yellow]skipped[/] {skip.source}: {skip.reason}")
+
+
+def print_answer(answer, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(answer.public(), ensure_ascii=False) + "\n")
+        return
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    console = Console()
+    if answer.notice:
+        console.print(f"[yellow]{answer.notice}[/]")
+    console.print(Markdown(answer.answer))
+    if answer.citations:
+        console.print("\n[bold]Sources[/]")
+        for c in answer.citations:
+            where = f" › {c.section}" if c.section else ""
+            console.print(f"[bold cyan][{c.n}][/] {c.title}{where}\n    [dim]{c.url}[/]\n    “{c.quote[:200]}”")
+
+
+@ask_app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question, in English or Chinese.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=20, help="Passages to use.")] = None,
+    llm: Annotated[bool | None, typer.Option("--llm/--no-llm", help="Use the configured LLM (default: if set).")] = None,
+    language: Annotated[str | None, typer.Option("--lang", help="Answer language: en or zh (default: the question's).")] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Answer a question from the corpus, with numbered sources."""
+    from ingest.index import IndexProblem
+    from rag.service import Atlas, QuestionError
+    from rag.settings import RagSettings
+
+    settings = RagSettings()
+    try:
+        settings_index = index or settings.index_dir
+        bar, update = progress_printer()
+        try:
+            atlas = Atlas.load(settings, settings_index, build_if_missing=True, progress=update)
+        finally:
+            if bar.live.is_started:
+                bar.stop()
+        answer = atlas.ask(question, k=k, use_llm=llm, language=language)
+    except (QuestionError, IndexProblem) as exc:
+        fail(str(exc))
+    print_answer(answer, as_json)
+
+
+def ask_main() -> None:
+    ask_app()
+
+
+@app.command("eval")
+def evaluate(
+    qa_file: Annotated[Path, typer.Argument(help="Question file (JSON lines: id, question, history?, ...).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the answers (JSON lines).")],
+    k: Annotated[int | None, typer.Option("--k", help="Passages per question.")] = None,
+    llm: Annotated[bool | None, typer.Option("--llm/--no-llm")] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Answer every question of a QA file and print the scores."""
+    from ingest.index import IndexProblem
+    from rag.evaluate import run_eval
+    from rag.service import Atlas
+    from rag.settings import RagSettings
+
+    if not qa_file.is_file():
+        fail(f"No such question file: {qa_file}")
+    settings = RagSettings()
+    try:
+        atlas = Atlas.load(settings, index or settings.index_dir, build_if_missing=True)
+    except IndexProblem as exc:
+        fail(str(exc))
+    scores = run_eval(atlas, qa_file, out, use_llm=llm, k=k)
+    typer.echo("  ".join(f"{key}={value}" for key, value in scores.items()))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    index: IndexOpt = None,
+) -> None:
+    """Run the HTTP service: /v1/ask, OpenAI-compatible /v1/chat/completions, and a chat page at /."""
+    from server.http import serve as run_server
+
+    run_server(host=host, port=port, index_dir=index)
+
+
+@app.command()
+def slack(
+    http: Annotated[bool, typer.Option("--http", help="Events API over HTTP instead of Socket Mode.")] = False,
+    host: Annotated[str, typer.Option(help="Interface to bind (HTTP mode).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (HTTP mode).")] = 3000,
+    index: IndexOpt = None,
+) -> None:
+    """Run the Slack bot (Socket Mode with SLACK_APP_TOKEN, or --http for the Events API)."""
+    from server.slack import run as run_slack
+
+    run_slack(http=http, host=host, port=port, index_dir=index)
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="A short run (under 2 minutes).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON results here.")] = None,
+) -> None:
+    """Measure ingest, ask, retrieval, server and memory on this machine."""
+    from bench.runner import main as run_bench
+
+    run_bench(quick=quick, as_json=as_json, out=out)
