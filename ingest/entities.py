@@ -36,12 +36,18 @@ def family_key(key: str) -> str:
 
 
 def looks_like_name(token: str) -> bool:
-    """Inner capitals or letters with digits: ChatGLM, QLoRA, GPT-3, T5."""
+    """Inner capitals, letters with digits, or a dotted name: ChatGLM, QLoRA, GPT-3, T5, llama.cpp."""
     if len(token) < 2:
         return False
     inner_upper = any(c.isupper() for c in token[1:])
     has_digit = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
-    return inner_upper or has_digit
+    dotted = bool(re.fullmatch(r"[A-Za-z]{2,}\.[A-Za-z]{2,4}", token))
+    return inner_upper or has_digit or dotted
+
+
+# A capital only says "name" in the middle of an English sentence or inside Chinese text,
+# not at the start of a sentence or heading.
+MID_SENTENCE_RE = re.compile(r"([a-z,;(] |[\u4e00-\u9fff]\s?)$")
 
 
 # "Claude 3", "LLaMA 2": a name and a version number written apart.
@@ -54,6 +60,14 @@ def candidate_names(text: str) -> Iterable[str]:
         yield match.group(0).strip("-_.")
     for match in NAME_VERSION_RE.finditer(text):
         yield f"{match.group(1)} {match.group(2)}"
+
+
+def candidate_names_in_context(text: str) -> Iterable[tuple[str, bool]]:
+    """Name candidates with whether they stand mid-sentence."""
+    text = despin(text)
+    for match in NAME_RE.finditer(text):
+        before = text[max(0, match.start() - 2) : match.start()]
+        yield match.group(0).strip("-_."), bool(MID_SENTENCE_RE.search(before))
 
 
 class Gazetteer:
@@ -72,8 +86,10 @@ class Gazetteer:
         capitalised: Counter = Counter()
         lower: Counter = Counter()
         surfaces: dict[str, Counter] = defaultdict(Counter)
+        versioned: set[str] = set()
         for text in texts:
-            for token in candidate_names(text):
+            versioned.update(entity_key(f"{m.group(1)}{m.group(2)}") for m in NAME_VERSION_RE.finditer(despin(text)))
+            for token, mid_sentence in candidate_names_in_context(text):
                 key = entity_key(token)
                 if not key or key in COMMON_WORDS or key.isdigit():
                     continue
@@ -81,11 +97,12 @@ class Gazetteer:
                 if looks_like_name(token):
                     shaped[key] += 1
                 elif token[0].isupper():
-                    capitalised[key] += 1
+                    if mid_sentence:
+                        capitalised[key] += 1
                 else:
                     lower[key] += 1
         names = {}
-        vocabulary = set(surfaces)
+        vocabulary = set(surfaces) | versioned
         for key, forms in surfaces.items():
             total = shaped[key] + capitalised[key]
             if total < min_count:

@@ -61,7 +61,8 @@ CREATE INDEX chunks_doc ON chunks(doc_id);
 
 def write_index(index_dir: Path, documents: Sequence[tuple[Document, str]], chunks: Sequence[Chunk],
                 chunk_entities: Sequence[list[str]], vectors: np.ndarray, tokens: Sequence[list[str]],
-                gazetteer: Gazetteer, manifest: dict[str, Any], bm25: BM25Params | None = None) -> Path:
+                gazetteer: Gazetteer, manifest: dict[str, Any], bm25: BM25Params | None = None,
+                lexicon: dict[str, dict[str, list[str]]] | None = None) -> Path:
     """Write a complete new version and make it current. `documents` pairs each doc with its text hash."""
     import bm25s
     import faiss
@@ -97,6 +98,8 @@ def write_index(index_dir: Path, documents: Sequence[tuple[Document, str]], chun
     db.close()
 
     (tmp / "gazetteer.json").write_text(json.dumps(gazetteer.to_json(), ensure_ascii=False), encoding="utf-8")
+    (tmp / "lexicon.json").write_text(json.dumps(lexicon or {"en2zh": {}, "zh2en": {}}, ensure_ascii=False),
+                                      encoding="utf-8")
     full_manifest = {**manifest, "format_version": FORMAT_VERSION, "chunks": len(chunks),
                      "documents": len(documents), "dimension": int(vectors.shape[1]),
                      "bm25": {"k1": bm25.k1, "b": bm25.b}, "created": time.time()}
@@ -159,6 +162,7 @@ class Index:
             self.faiss = faiss.read_index(str(version / "vectors.faiss"))
             self.bm25 = bm25s.BM25.load(str(version / "bm25"), show_progress=False, verbosity=0)
             self.gazetteer = Gazetteer.from_json(json.loads((version / "gazetteer.json").read_text("utf-8")))
+            self.lexicon = json.loads((version / "lexicon.json").read_text("utf-8"))
             self.db_path = version / "store.sqlite"
             self._local = threading.local()
             self.languages = np.array([row[0] for row in self._db().execute(

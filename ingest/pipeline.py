@@ -20,6 +20,7 @@ from ingest.chunk import chunk_document, detect_language
 from ingest.clean import CleanReport, clean_lines, template_lines, to_text
 from ingest.entities import Gazetteer, family_key
 from ingest.index import Index, IndexProblem, write_index
+from ingest.lexicon import build_lexicon
 from ingest.load import Skipped, iter_bundled_corpus, iter_sources
 from ingest.schema import Chunk, Document, RawSource
 from ingest.settings import IngestSettings
@@ -199,8 +200,9 @@ def run_ingest(targets: list[str] | None, settings: IngestSettings, index_dir: P
         chunk_entities.append(sorted(set(keys) | {family_key(k) for k in keys}))
     manifest = {"embedder": settings.embedder, "chunk_chars": settings.chunk_chars,
                 "sources": {d.doc_id: d.sha256 for d in documents}}
+    lexicon = build_lexicon({t for toks in tokens for t in toks})
     write_index(index_dir, [(d, hashes[d.doc_id]) for d in documents], chunks, chunk_entities, vectors,
-                tokens, gazetteer, manifest)
+                tokens, gazetteer, manifest, lexicon=lexicon)
     progress("indexing", 1, 1)
     report.seconds = time.perf_counter() - started
     return report

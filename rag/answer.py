@@ -1,0 +1,103 @@
+"""Question -> standalone query -> retrieval -> refusal check -> LLM or extractive answer ->
+checked citations. The one place that decides what an answer says."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from ingest.chunk import detect_language
+from ingest.entities import candidate_names, entity_key
+from rag.citations import build_citations, fix_markers
+from rag.conversation import carry_entities
+from rag.extractive import extractive_answer
+from rag.retrieve import Retrieval
+from rag.schema import Answer, Context, Turn
+
+if TYPE_CHECKING:
+    from rag.service import Atlas
+
+# Below both, retrieval found nothing on topic (cosine of USE-m3; summed BM25).
+MIN_DENSE = 0.22
+MIN_LEXICAL = 2.0
+
+REFUSALS = {
+    "en": {"unknown": "The corpus does not say: it never mentions {names}, so I can't answer that.",
+           "weak": "The corpus does not say: I found no passage that answers this question."},
+    "zh": {"unknown": "语料库中没有相关信息：其中从未提到 {names}，因此无法回答。",
+           "weak": "语料库中没有相关信息：没有找到能回答这个问题的段落。"},
+}
+
+
+def refusal(reason: str, lang: str, retrieval: Retrieval | None, timings: dict, notice: str | None = None,
+            names: list[str] | None = None) -> Answer:
+    text = REFUSALS.get(lang, REFUSALS["en"])[reason].format(names=", ".join(names or []))
+    return Answer(answer=text, answered=False, mode="refusal", notice=notice, timings=timings,
+                  query=retrieval.query if retrieval else None)
+
+
+def display_names(question: str, searcher) -> dict[str, str]:
+    names = {entity_key(token): token for token in candidate_names(question)}
+    return {**{k: v[0] for k, v in searcher.gazetteer.names.items() if k in names}, **names}
+
+
+def answer_question(atlas: Atlas, question: str, history: list[Turn], k: int, use_llm: bool,
+                    language: str | None) -> Answer:
+    settings, searcher = atlas.settings, atlas.searcher
+    timings: dict[str, float] = {}
+    lang = language or detect_language(question)
+    notice = None
+
+    query = carry_entities(searcher, question, history)
+    if use_llm and history:
+        from rag.llm import rewrite_query
+
+        try:
+            rewritten = rewrite_query(settings, question, history)
+            query = f"{query}\n{rewritten}" if rewritten else query
+        except Exception as exc:  # any endpoint failure: keep the offline rewrite
+            notice = f"The LLM endpoint failed ({exc.__class__.__name__}); the extractive answerer was used."
+            use_llm = False
+
+    started = time.perf_counter()
+    retrieval = searcher.search(query, k=k)
+    timings["retrieval"] = round(time.perf_counter() - started, 4)
+
+    if retrieval.unknown:
+        return refusal("unknown", lang, retrieval, timings, notice, retrieval.unknown)
+    if retrieval.best_dense < MIN_DENSE and retrieval.best_lexical < MIN_LEXICAL or not retrieval.passages:
+        return refusal("weak", lang, retrieval, timings, notice)
+
+    passages = retrieval.passages
+    contexts = [Context(text=p.text, title=p.title, url=p.url) for p in passages]
+    started = time.perf_counter()
+    if use_llm:
+        from rag.llm import NO_ANSWER, llm_answer
+
+        try:
+            text = llm_answer(settings, question, passages, history, lang)
+            timings["answer"] = round(time.perf_counter() - started, 4)
+            if not text or text.strip().startswith(NO_ANSWER):
+                return refusal("weak", lang, retrieval, timings, notice)
+            text, removed, unsupported = fix_markers(text, passages)
+            problems = []
+            if removed:
+                problems.append(f"{removed} citation marker(s) naming no passage were removed")
+            if unsupported:
+                problems.append(f"{unsupported} sentence(s) have no supporting passage")
+            citations = build_citations(text, passages)
+            if citations:
+                return Answer(answer=text, answered=True, citations=citations, contexts=contexts, mode="llm",
+                              notice="; ".join(problems) or None, query=retrieval.query, timings=timings)
+            notice = "The LLM answer cited no passage; the extractive answer is shown instead."
+        except Exception as exc:  # dead, slow or erroring endpoint: fall back, and say so
+            notice = (f"The LLM endpoint failed ({exc.__class__.__name__}: {str(exc)[:120]}); "
+                      "this is the extractive answer.")
+
+    text, quotes = extractive_answer(searcher, question if query == question else query, retrieval,
+                                     display_names(query, searcher))
+    timings["answer"] = round(time.perf_counter() - started, 4)
+    if not text:
+        return refusal("weak", lang, retrieval, timings, notice)
+    return Answer(answer=text, answered=True, citations=build_citations(text, passages, quotes),
+                  contexts=contexts, mode="extractive", notice=notice, query=retrieval.query, timings=timings)

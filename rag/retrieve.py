@@ -1,0 +1,205 @@
+"""Hybrid cross-lingual retrieval: dense + BM25, fused per language, interleaved.
+
+Most evidence is in Chinese posts while most questions are English, and English chunks
+outnumber Chinese ones, so one mixed ranking crowds Chinese evidence out. Each language
+is ranked on its own (reciprocal rank fusion of the dense and lexical rankings) and the
+two rankings are interleaved. The lexical query is widened with dictionary translations
+(ingest/lexicon.py); chunks that name the question's models rank first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from ingest.entities import entity_key, family_key
+from ingest.index import Index
+from ingest.tokenize import CJK_RE, tokenize
+from rag.schema import Passage
+
+RRF_K = 60
+EXPANSION_WEIGHT = 0.5
+ENTITY_BONUS = 1.0 / RRF_K  # as much as a first place in one ranking
+COMPARE_RE = re.compile(r"\b(compare|comparison|versus|vs\.?|differ|difference)\b|对比|比较|区别|相比|和.*哪",
+                        re.IGNORECASE)
+
+
+@dataclass
+class Retrieval:
+    query: str
+    passages: list[Passage]
+    entities: list[str] = field(default_factory=list)  # gazetteer keys named in the query
+    unknown: list[str] = field(default_factory=list)  # name-like words the corpus never mentions
+    best_dense: float = 0.0
+    best_lexical: float = 0.0
+    per_entity: dict[str, list[int]] = field(default_factory=dict)  # entity -> passage numbers
+
+
+def rank_of(scores: np.ndarray, rows: np.ndarray) -> dict[int, int]:
+    """Rank (0 = best) of each row among `rows` by score; rows with no signal are left out."""
+    sub = scores[rows]
+    keep = sub > 0
+    order = np.argsort(-sub[keep], kind="stable")
+    return {int(r): i for i, r in enumerate(rows[keep][order])}
+
+
+class HybridSearcher:
+    def __init__(self, index: Index, embedder):
+        self.index = index
+        self.embedder = embedder
+        self.lexicon = index.lexicon
+        self.gazetteer = index.gazetteer
+        self.languages = index.languages
+        self.family_of: dict[str, set[str]] = self.gazetteer.families
+
+    # --- query analysis -------------------------------------------------------------------------
+    def query_entities(self, text: str) -> list[str]:
+        """Gazetteer keys named in the text, most specific first (vicuna13b before vicuna)."""
+        return self.gazetteer.find(text)
+
+    def weighted_terms(self, query: str) -> dict[str, float]:
+        """Query tokens (weight 1) plus their translations into the other language (weight < 1)."""
+        tokens = tokenize(query)
+        weights: dict[str, float] = {}
+        for t in tokens:
+            weights[t] = 1.0
+        names = set(self.gazetteer.names)
+        en = [t for t in tokens if not CJK_RE.match(t) and t not in names]
+        keys = en + [f"{a} {b}" for a, b in zip(en, en[1:])]
+        for key in keys:
+            options = self.lexicon.get("en2zh", {}).get(key, [])
+            for zh in options:
+                for piece in tokenize(zh):
+                    weights.setdefault(piece, EXPANSION_WEIGHT / len(options))
+        for t in tokens:
+            if CJK_RE.match(t):
+                for key in self.lexicon.get("zh2en", {}).get(t, []):
+                    for word in key.split():
+                        weights.setdefault(word, EXPANSION_WEIGHT)
+        return weights
+
+    def lexical_scores(self, query: str) -> np.ndarray:
+        scores = np.zeros(len(self.index), dtype=np.float32)
+        vocab = self.index.bm25.vocab_dict
+        for term, weight in self.weighted_terms(query).items():
+            if term in vocab:
+                scores += weight * self.index.bm25.get_scores([term])
+        return scores
+
+    def dense_scores(self, query: str) -> np.ndarray:
+        vector = self.embedder.encode([query]).astype(np.float32)
+        n = len(self.index)
+        found_scores, found_rows = self.index.faiss.search(vector, min(n, 1000))
+        scores = np.zeros(n, dtype=np.float32)
+        valid = found_rows[0] >= 0
+        # Cosine similarity is shifted to stay positive so that "no signal" (0) stays distinct.
+        scores[found_rows[0][valid]] = found_scores[0][valid] + 1.0
+        return scores
+
+    # --- ranking --------------------------------------------------------------------------------
+    def fused_ranking(self, dense: np.ndarray, lexical: np.ndarray, rows: np.ndarray,
+                      entity_keys: Sequence[str], limit: int) -> list[tuple[int, float]]:
+        """Rows ranked by RRF of dense and lexical ranks, with a bonus for naming the entities."""
+        dense_rank = rank_of(dense, rows)
+        lex_rank = rank_of(lexical, rows)
+        candidates = set(list(dense_rank)[: limit * 20]) | set(list(lex_rank)[: limit * 20])
+        bonus_rows: dict[int, int] = {}
+        if entity_keys:
+            wanted = set(entity_keys) | {family_key(k) for k in entity_keys}
+            for rec in self.index.chunks(sorted(candidates)):
+                hits = len(wanted & set(rec["entities"]))
+                if hits:
+                    bonus_rows[rec["row"]] = hits
+        fused = []
+        for row in candidates:
+            score = 0.0
+            if row in dense_rank:
+                score += 1.0 / (RRF_K + dense_rank[row])
+            if row in lex_rank:
+                score += 1.0 / (RRF_K + lex_rank[row])
+            score += ENTITY_BONUS * min(bonus_rows.get(row, 0), 2)
+            fused.append((row, score))
+        fused.sort(key=lambda x: -x[1])
+        return fused[:limit]
+
+    def interleaved(self, dense: np.ndarray, lexical: np.ndarray, rows: np.ndarray,
+                    entity_keys: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """Rank Chinese and English chunks separately, then alternate, best list first."""
+        per_language = []
+        for lang in ("zh", "en"):
+            lang_rows = rows[self.languages[rows] == lang]
+            if len(lang_rows):
+                per_language.append(self.fused_ranking(dense, lexical, lang_rows, entity_keys, k))
+        per_language = [r for r in per_language if r]
+        per_language.sort(key=lambda ranking: -ranking[0][1])
+        merged: list[tuple[int, float]] = []
+        for i in range(k):
+            for ranking in per_language:
+                if i < len(ranking):
+                    merged.append(ranking[i])
+        return merged[:k]
+
+    def search(self, query: str, k: int = 5, entity_query: str | None = None) -> Retrieval:
+        entities = self.query_entities(entity_query or query)
+        unknown = self.gazetteer.unknown(entity_query or query)
+        dense = self.dense_scores(query)
+        lexical = self.lexical_scores(query)
+        all_rows = np.arange(len(self.index))
+        compare = len(entities) >= 2 and bool(COMPARE_RE.search(query))
+        per_entity: dict[str, list[int]] = {}
+        if compare:
+            # Each side of a comparison gets its own evidence, then the sides alternate.
+            lists = []
+            for key in entities[:4]:
+                rows = self.index.rows_mentioning([key, family_key(key)])
+                lists.append((key, self.interleaved(dense, lexical, rows, [key], k) if len(rows) else []))
+            ranked: list[tuple[int, float]] = []
+            seen: set[int] = set()
+            for i in range(k):
+                for key, ranking in lists:
+                    if i < len(ranking) and ranking[i][0] not in seen:
+                        seen.add(ranking[i][0])
+                        ranked.append(ranking[i])
+            ranked = ranked[:k]
+            for key, ranking in lists:
+                rows_for = {row for row, _ in ranking}
+                per_entity[key] = [n for n, (row, _) in enumerate(ranked, 1) if row in rows_for]
+        else:
+            ranked = self.interleaved(dense, lexical, all_rows, entities, k)
+        records = self.index.chunks([row for row, _ in ranked])
+        passages = [Passage(n=n, chunk_id=r["chunk_id"], doc_id=r["doc_id"], title=r["title"], url=r["url"],
+                            section=r["section"], language=r["language"], start=r["start"], end=r["end"],
+                            text=r["text"], context=r["context"], score=float(score), entities=r["entities"])
+                    for n, (r, (_, score)) in enumerate(zip(records, ranked), 1)]
+        return Retrieval(query=query, passages=passages, entities=entities, unknown=unknown,
+                         best_dense=float(dense.max() - 1.0) if len(dense) else 0.0,
+                         best_lexical=float(lexical.max()) if len(lexical) else 0.0, per_entity=per_entity)
+
+
+class AtlasRetriever(BaseRetriever):
+    """The hybrid searcher as a LangChain retriever, for use in any chain."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    searcher: HybridSearcher
+    k: int = 5
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                **kwargs) -> list[LCDocument]:
+        k = int(kwargs.get("k", self.k))
+        retrieval = self.searcher.search(query, k=k)
+        return [LCDocument(page_content=p.text, id=p.chunk_id,
+                           metadata={"n": p.n, "doc_id": p.doc_id, "title": p.title, "url": p.url,
+                                     "section": p.section_path, "language": p.language, "start": p.start,
+                                     "end": p.end, "score": p.score})
+                for p in retrieval.passages]
+
+
+__all__ = ["AtlasRetriever", "HybridSearcher", "Retrieval", "entity_key"]

@@ -1,0 +1,654 @@
+"""The HTTP service: `/v1/ask`, an OpenAI-compatible `/v1/chat/completions`, and the chat page at `/`.
+
+Routes stay thin over `Atlas`: they validate, call `atlas.ask` / `atlas.ask_stream` in the
+thread pool (the core is synchronous and CPU-bound) and shape the result. The Atlas is
+loaded once, in a background thread started by the lifespan, so `/healthz` answers at once
+while a first index is built; `/readyz` and `/v1/*` answer 503 until it is loaded.
+"""
+
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ingest.index import IndexProblem
+from rag.schema import Answer, Context, Turn
+from rag.service import Atlas, QuestionError
+from server.settings import ServerSettings
+
+log = logging.getLogger("llm_atlas.server")
+
+MODEL_ID = "llm-atlas"
+WEB_DIR = Path(__file__).parent / "web"
+AtlasFactory = Callable[[], Atlas]
+
+# The chat page loads nothing from elsewhere, so a strict policy costs nothing and limits the harm
+# of any markup that slips into retrieved text. /docs is left out: Swagger UI loads from a CDN.
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'")
+ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+# ---------------------------------------------------------------- request and response models
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="The question, in English or Chinese (at most max_question_chars).",
+                          examples=["What is the context length of Llama 2?"])
+    history: list[Turn] = Field(default_factory=list, max_length=100,
+                                description="Earlier turns of the conversation, oldest first.")
+    k: int | None = Field(default=None, ge=1, le=20, description="Passages to use (default: top_k).")
+    llm: bool | None = Field(default=None, description="Use the configured LLM (default: when one is set).")
+
+
+class CitationOut(BaseModel):
+    n: int
+    title: str
+    url: str
+    section: str
+    quote: str
+    doc_id: str = Field(description="Fetch the whole cleaned document at /v1/sources/{doc_id}.")
+    start: int = Field(description="Offset of the quote in the document text.")
+    end: int
+
+
+class AskResponse(BaseModel):
+    """`ask --json`'s object, with doc_id/start/end on each citation, and the run's details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    answer: str
+    answered: bool
+    citations: list[CitationOut]
+    contexts: list[Context]
+    mode: Literal["extractive", "llm", "refusal"]
+    notice: str | None = Field(default=None, description="E.g. why the answer is extractive.")
+    query: str | None = None
+    timings: dict[str, float] = Field(description="Seconds per stage; `server` includes queueing.")
+
+
+class SourceDocument(BaseModel):
+    doc_id: str
+    title: str
+    url: str
+    language: str
+    license: str | None = None
+    text: str = Field(description="The cleaned text that citation offsets point into.")
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "\n".join(p.text for p in self.content if p.type == "text" and p.text)
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    # Sampling parameters (temperature, max_tokens, ...) are accepted and ignored, as clients send them.
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(default=MODEL_ID, examples=[MODEL_ID])
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    k: int | None = Field(default=None, ge=1, le=20, description="Extension: passages to use.")
+    llm: bool | None = Field(default=None, description="Extension: use the configured LLM.")
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: str
+    documents: int | None = None
+    chunks: int | None = None
+    error: str | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text} for code, text in [
+        (401, "Missing or wrong API key (when LLM_ATLAS_API_KEY is set)."),
+        (413, "Request body too large."),
+        (422, "Invalid request, e.g. an empty or too long question."),
+        (429, "Too many requests from this client."),
+        (503, "The index is not loaded yet, or failed to load."),
+    ]}
+
+
+# ---------------------------------------------------------------- state shared by the requests
+
+class AtlasHolder:
+    """Holds the one Atlas; loads it in a daemon thread so start-up work never blocks /healthz."""
+
+    def __init__(self, source: Atlas | AtlasFactory):
+        loaded = callable(getattr(source, "ask", None))  # an Atlas, or a stand-in with its methods
+        self.atlas: Atlas | None = source if loaded else None
+        self.factory: AtlasFactory | None = None if loaded else source
+        self.error: str | None = None
+        self.loaded_in: float | None = None
+
+    def start(self) -> None:
+        if self.atlas is None and self.factory is not None:
+            threading.Thread(target=self._load, name="atlas-load", daemon=True).start()
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.atlas = self.factory()
+        except Exception as exc:  # reported by /readyz and every /v1 call; the process stays up
+            log.exception("Loading the index failed")
+            self.error = f"The index failed to load: {exc}"
+            return
+        self.loaded_in = time.perf_counter() - started
+        log.info("Index loaded in %.1f s: %d chunks", self.loaded_in, len(self.atlas.index))
+
+
+class RateLimiter:
+    """A token bucket per client: `per_minute` requests, refilled continuously; 0 turns it off."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.per_minute = per_minute
+        self.clock = clock
+        self.buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, last refill)
+        self.lock = threading.Lock()
+
+    def acquire(self, client: str) -> float:
+        """Take one token; return 0, or the seconds to wait when the client has none left."""
+        if self.per_minute <= 0:
+            return 0.0
+        rate = self.per_minute / 60.0
+        with self.lock:
+            now = self.clock()
+            tokens, last = self.buckets.get(client, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self.buckets[client] = (tokens, now)
+                return (1.0 - tokens) / rate
+            self.buckets[client] = (tokens - 1.0, now)
+            if len(self.buckets) > 10_000:  # forget idle clients so the table cannot grow without end
+                idle = now - 60.0
+                self.buckets = {c: b for c, b in self.buckets.items() if b[1] > idle}
+            return 0.0
+
+
+def get_settings(request: Request) -> ServerSettings:
+    return request.app.state.settings
+
+
+def get_atlas(request: Request) -> Atlas:
+    holder: AtlasHolder = request.app.state.atlas_holder
+    if holder.atlas is None:
+        raise HTTPException(503, holder.error or "The index is still loading; try again in a few seconds.",
+                            headers={"Retry-After": "5"})
+    return holder.atlas
+
+
+bearer = HTTPBearer(auto_error=False, description="Needed when the server sets LLM_ATLAS_API_KEY.")
+SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
+AtlasDep = Annotated[Atlas, Depends(get_atlas)]
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def rate_limit(request: Request) -> None:
+    client = request.client.host if request.client else "unknown"
+    wait = request.app.state.rate_limiter.acquire(client)
+    if wait:
+        raise HTTPException(429, f"Too many requests; retry in {wait:.0f} s.",
+                            headers={"Retry-After": str(max(1, round(wait)))})
+
+
+async def require_key(settings: SettingsDep, credentials: CredentialsDep) -> None:
+    if not settings.api_key:
+        return
+    given = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(given.encode(), settings.api_key.encode()):  # constant time
+        raise HTTPException(401, "Missing or wrong API key: send 'Authorization: Bearer <key>'.",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+# ---------------------------------------------------------------- shaping answers
+
+def public_answer(answer: Answer) -> dict[str, Any]:
+    out = answer.public()
+    # `public()` is the `ask --json` shape; the page also needs where each quote sits in its document.
+    for public, full in zip(out["citations"], answer.citations, strict=True):
+        public.update(doc_id=full.doc_id, start=full.start, end=full.end)
+    return out
+
+
+def ask_response(answer: Answer, started: float) -> dict[str, Any]:
+    out = public_answer(answer)
+    timings = dict(answer.timings)
+    timings["server"] = round(time.perf_counter() - started, 4)
+    out.update(mode=answer.mode, notice=answer.notice, query=answer.query, timings=timings)
+    return out
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_SOURCES_HEADINGS = ("Sources:", "来源：")
+
+
+def sources_tail(answer: Answer) -> str:
+    """What follows the answer text in a chat completion: the notice, then the numbered sources."""
+    zh = bool(_CJK.search(answer.answer))
+    parts = []
+    if answer.notice:
+        parts.append(f"\n\n_{answer.notice}_")
+    if answer.citations:
+        lines = [_SOURCES_HEADINGS[1] if zh else _SOURCES_HEADINGS[0]]
+        for c in answer.citations:
+            where = f" › {c.section}" if c.section else ""
+            lines.append(f"[{c.n}] {c.title}{where} — {c.url}")
+        parts.append("\n\n" + "\n".join(lines))
+    return "".join(parts)
+
+
+def strip_sources(text: str) -> str:
+    """Drop our own sources block from an assistant turn sent back as history."""
+    for heading in _SOURCES_HEADINGS:
+        cut = text.rfind("\n\n" + heading + "\n")
+        if cut >= 0:
+            text = text[:cut]
+    return text.strip()
+
+
+def chat_to_question(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
+    """The last user message is the question; earlier user and assistant messages are the history."""
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last is None:
+        raise QuestionError("The conversation has no user message to answer.")
+    history = [Turn(role=m.role, content=strip_sources(m.text) if m.role == "assistant" else m.text)
+               for m in messages[:last] if m.role in ("user", "assistant") and m.text.strip()]
+    return messages[last].text, history
+
+
+def approx_tokens(text: str) -> int:
+    # The answer is not made by a tokenizer; this rough count is only there for clients that read `usage`.
+    return len(_CJK.findall(text)) + len(_CJK.sub(" ", text).split())
+
+
+def sse(data: Any, event: str | None = None) -> str:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+_END = object()
+
+
+async def stream_pieces(atlas: Atlas, question: str, history: list[Turn], k: int | None,
+                        llm: bool | None) -> AsyncIterator[str | Answer]:
+    """`atlas.ask_stream` in the thread pool. The first piece is awaited before the caller starts
+    the response, so a refused question still gets its 4xx instead of a broken 200 stream."""
+    pieces: Iterator[str | Answer] = atlas.ask_stream(question, history, k, llm)
+    item = await run_in_threadpool(next, pieces, _END)
+
+    async def rest() -> AsyncIterator[str | Answer]:
+        current = item
+        while current is not _END:
+            yield current
+            current = await run_in_threadpool(next, pieces, _END)
+
+    return rest()
+
+
+def event_stream(pieces: AsyncIterator[str | Answer], on_piece: Callable[[str], str],
+                 on_answer: Callable[[Answer], list[str]], on_error: Callable[[str], str],
+                 preamble: tuple[str, ...] = ()) -> StreamingResponse:
+    async def body() -> AsyncIterator[str]:
+        for event in preamble:
+            yield event
+        try:
+            async for item in pieces:
+                if isinstance(item, Answer):
+                    for event in on_answer(item):
+                        yield event
+                else:
+                    yield on_piece(item)
+        except Exception:  # the status line is already sent: report in the stream, never a trace
+            log.exception("Answering failed while streaming")
+            yield on_error("Answering failed on the server; see its log.")
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def error_json(message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "server_error", "code": None}}
+
+
+# ---------------------------------------------------------------- routes
+
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(rate_limit), Depends(require_key)],
+               responses=ERROR_RESPONSES)
+
+
+@v1.post("/ask", response_model=AskResponse, tags=["native"])
+async def ask(body: AskRequest, atlas: AtlasDep) -> dict[str, Any]:
+    """Answer a question with numbered citations: `ask --json`'s object plus mode, notice and timings."""
+    started = time.perf_counter()
+    answer = await run_in_threadpool(atlas.ask, body.question, body.history, body.k, body.llm)
+    return ask_response(answer, started)
+
+
+@v1.post("/ask/stream", tags=["native"], response_class=StreamingResponse,
+         responses={200: {"content": {"text/event-stream": {}},
+                          "description": "Server-sent events: `delta` {text}, then `answer` (as /v1/ask), "
+                                         "or `error` {error}."}})
+async def ask_stream(body: AskRequest, atlas: AtlasDep) -> StreamingResponse:
+    """The answer as server-sent events, for the chat page."""
+    started = time.perf_counter()
+    pieces = await stream_pieces(atlas, body.question, body.history, body.k, body.llm)
+    return event_stream(pieces, on_piece=lambda text: sse({"text": text}, "delta"),
+                        on_answer=lambda answer: [sse(ask_response(answer, started), "answer")],
+                        on_error=lambda message: sse(error_json(message), "error"))
+
+
+@v1.get("/sources/{doc_id}", response_model=SourceDocument, tags=["native"],
+        responses={404: {"model": ErrorResponse, "description": "No such document."}})
+async def source(doc_id: str, atlas: AtlasDep) -> dict[str, Any]:
+    """The cleaned source document that citation offsets point into, with its metadata."""
+    document = await run_in_threadpool(atlas.document, doc_id)
+    if document is None:
+        raise HTTPException(404, f"No document '{doc_id}' in the index.")
+    return document
+
+
+def model_card() -> dict[str, Any]:
+    return {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "llm-atlas"}
+
+
+@v1.get("/models", tags=["openai"])
+async def models() -> dict[str, Any]:
+    return {"object": "list", "data": [model_card()]}
+
+
+@v1.get("/models/{model}", tags=["openai"], responses={404: {"model": ErrorResponse}})
+async def model(model: str) -> dict[str, Any]:
+    check_model(model)
+    return model_card()
+
+
+def check_model(model: str) -> None:
+    if model != MODEL_ID:
+        raise HTTPException(404, f"The model '{model}' does not exist; this server offers '{MODEL_ID}'.")
+
+
+@v1.post("/chat/completions", tags=["openai"],
+         responses={200: {"content": {"text/event-stream": {}},
+                          "description": "A chat.completion object, or chat.completion.chunk events "
+                                         "ending with `data: [DONE]` when `stream` is true."},
+                    404: {"model": ErrorResponse, "description": "Unknown model."}})
+async def chat_completions(body: ChatRequest, atlas: AtlasDep) -> Any:
+    """OpenAI-compatible chat. The answer text carries [n] markers and ends with its numbered sources;
+    the structured citations are also in the extension field `citations`."""
+    check_model(body.model)
+    question, history = chat_to_question(body.messages)
+    completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+
+    def usage(answer: Answer, text: str) -> dict[str, int]:
+        prompt = approx_tokens(question) + sum(approx_tokens(t.content) for t in history)
+        completion = approx_tokens(text)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def extensions(answer: Answer) -> dict[str, Any]:
+        return {"citations": public_answer(answer)["citations"], "mode": answer.mode, "notice": answer.notice}
+
+    if not body.stream:
+        answer = await run_in_threadpool(atlas.ask, question, history, body.k, body.llm)
+        text = answer.answer + sources_tail(answer)
+        return {"id": completion_id, "object": "chat.completion", "created": created, "model": MODEL_ID,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": "stop", "logprobs": None}],
+                "usage": usage(answer, text), **extensions(answer)}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        return sse({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                    "model": MODEL_ID, "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                                    "logprobs": None}], **extra})
+
+    def finish(answer: Answer) -> list[str]:
+        tail = sources_tail(answer)
+        events = [chunk({"content": tail})] if tail else []
+        events.append(chunk({}, "stop", **extensions(answer)))
+        if body.stream_options and body.stream_options.include_usage:
+            events.append(sse({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                               "model": MODEL_ID, "choices": [],
+                               "usage": usage(answer, answer.answer + tail)}))
+        return [*events, "data: [DONE]\n\n"]
+
+    pieces = await stream_pieces(atlas, question, history, body.k, body.llm)
+    return event_stream(pieces, on_piece=lambda text: chunk({"content": text}), on_answer=finish,
+                        on_error=lambda message: sse(error_json(message)) + "data: [DONE]\n\n",
+                        preamble=(chunk({"role": "assistant", "content": ""}),))  # as OpenAI's first chunk
+
+
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/healthz", response_model=Health)
+async def healthz() -> dict[str, Any]:
+    """The process is alive (the index may still be loading)."""
+    return {"status": "ok"}
+
+
+@ops.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+async def readyz(request: Request) -> Any:
+    """The index is loaded and questions can be answered."""
+    holder: AtlasHolder = request.app.state.atlas_holder
+    if holder.atlas is None:
+        status = "failed" if holder.error else "loading"
+        return JSONResponse({"status": status, "error": holder.error}, status_code=503,
+                            headers={"Retry-After": "5"})
+    return {"status": "ready", "documents": holder.atlas.index.manifest.get("documents"),
+            "chunks": len(holder.atlas.index)}
+
+
+@ops.get("/", include_in_schema=False)
+async def chat_page() -> FileResponse:
+    return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+# ---------------------------------------------------------------- errors, middleware, the app
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None,
+                   **extra: Any) -> JSONResponse:
+    kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return JSONResponse({"error": {"message": message, "type": kind, "code": None, **extra}},
+                        status_code=status, headers=headers)
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "Invalid request: " + "; ".join(parts)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error is a JSON object with a message (OpenAI's shape), never a stack trace."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+                  for e in exc.errors()]
+        return error_response(422, validation_message(errors), details=errors)
+
+    @app.exception_handler(QuestionError)
+    async def bad_question(request: Request, exc: QuestionError) -> JSONResponse:
+        return error_response(422, str(exc))
+
+    @app.exception_handler(IndexProblem)
+    async def index_problem(request: Request, exc: IndexProblem) -> JSONResponse:
+        return error_response(503, str(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after this response is sent, so the server logs the traceback.
+        return error_response(500, "Internal error; the server log has the details.")
+
+
+class BodySizeLimit:
+    """Refuse request bodies over `limit` bytes with 413, counting chunked bodies too."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await self.refuse(scope, receive, send)
+        # Read the body here (it is small by now) so no route ever sees a partial one.
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                return await self.refuse(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, f"The request body is larger than {self.limit} bytes.",
+                                  headers={"Connection": "close"})
+        await response(scope, receive, send)
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        is_docs = scope["path"] in ("/docs", "/redoc") or scope["path"].startswith("/docs/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                if not is_docs:
+                    headers.append((b"content-security-policy", PAGE_CSP.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def app_version() -> str:
+    try:
+        return package_version("llm-atlas")
+    except PackageNotFoundError:
+        return "0"
+
+
+def create_app(atlas: Atlas | AtlasFactory, settings: ServerSettings | None = None) -> FastAPI:
+    """The app over a loaded Atlas, or over a factory that the lifespan calls once in the background."""
+    settings = settings or ServerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.atlas_holder.start()
+        yield
+
+    app = FastAPI(title="llm-atlas", version=app_version(), lifespan=lifespan,
+                  description="Answers about large language models, citing the exact source passage. "
+                              "Native API under /v1/ask, an OpenAI-compatible /v1/chat/completions "
+                              "(model `llm-atlas`), and a chat page at /.")
+    app.state.settings = settings
+    app.state.atlas_holder = AtlasHolder(atlas)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    add_error_handlers(app)
+    app.include_router(v1)
+    app.include_router(ops)
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, index_dir: Path | None = None) -> None:
+    """Run the service with uvicorn; the index (built first if missing) is loaded once, at start-up."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    settings = ServerSettings()
+    index_dir = Path(index_dir or settings.index_dir)
+    if not settings.api_key and not is_loopback(host):
+        log.warning("\n%s\n  WARNING: serving on %s with no API key: anyone who can reach this port can "
+                    "use it.\n  Set LLM_ATLAS_API_KEY to require 'Authorization: Bearer <key>' on /v1/*.\n%s",
+                    "!" * 78, host, "!" * 78)
+    app = create_app(lambda: Atlas.load(settings, index_dir, build_if_missing=True), settings)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10)

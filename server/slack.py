@@ -1,0 +1,279 @@
+"""Slack bot: answers mentions, direct messages and `/ask` in threads, with linked citations.
+
+A thin layer over `Atlas` built on slack-bolt. Events are acknowledged at once and answered on
+bolt's listener threads (process_before_response=False), so Slack never waits on retrieval.
+`llm-atlas slack` runs it in Socket Mode, or with `--http` as an Events API endpoint at
+POST /slack/events (uvicorn; bolt verifies signatures and timestamps).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from rag.schema import Answer, Turn
+from rag.service import QuestionError
+from server.settings import ServerSettings
+from server.slack_format import answer_message, escape, unescape
+
+log = logging.getLogger("llm_atlas.slack")
+
+PLACEHOLDER = ":mag: Looking it up…"
+APOLOGY = "Sorry, something went wrong while I was answering. Please try again in a moment."
+USAGE = "Ask me a question about large language models, e.g. `/ask What is RLHF?`"
+HISTORY_TURNS = 12  # earlier thread messages passed to the core; older ones rarely change the query
+TURN_CHARS = 4000  # per history turn, so a pasted log cannot crowd out the question
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+class Answerer(Protocol):
+    """What the bot needs from `rag.service.Atlas` (tests wrap the real one to record calls)."""
+
+    def ask(self, question: str, history: Sequence[Turn | dict] | None = None) -> Answer: ...
+
+
+class SeenCache:
+    """Recently handled ids (event_id, channel:ts), bounded so a long-running bot stays small."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, *keys: str | None) -> bool:
+        """Record the keys; True unless any of them was seen before."""
+        keys_ = [k for k in keys if k]
+        with self._lock:
+            seen = any(k in self._keys for k in keys_)
+            for key in keys_:
+                self._keys[key] = None
+                self._keys.move_to_end(key)
+            while len(self._keys) > self.size:
+                self._keys.popitem(last=False)
+        return not seen
+
+
+def clean_user_text(text: str, bot_user_id: str | None) -> str:
+    """Slack message text -> the question: drop the bot's mention, unwrap links, unescape."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    text = re.sub(r"<((?:https?|mailto):[^|>]+)\|([^>]+)>", r"\2", text)
+    text = re.sub(r"<((?:https?|mailto):[^|>]+)>", r"\1", text)
+    return " ".join(unescape(text).split())
+
+
+class SlackBot:
+    """The listeners. Each answer: placeholder in the thread -> Atlas -> chat.update with blocks."""
+
+    def __init__(self, atlas: Answerer, seen: SeenCache | None = None):
+        self.atlas = atlas
+        self.seen = seen or SeenCache()
+
+    # --- listeners (bolt injects arguments by name) ---
+
+    def on_mention(self, event: dict, body: dict, client: WebClient, context: dict) -> None:
+        self.handle_message(event, body, client, context)
+
+    def on_message(self, event: dict, body: dict, client: WebClient, context: dict) -> None:
+        # Only DMs: channel messages reach us through app_mention.
+        if event.get("channel_type") == "im":
+            self.handle_message(event, body, client, context)
+
+    def on_command(self, ack: Any, command: dict, respond: Any) -> None:
+        question = clean_user_text(command.get("text", ""), None)
+        if not question:
+            ack(text=USAGE)
+            return
+        ack(text=f"Looking it up: _{escape(question)}_")
+        try:
+            header = f"<@{command['user_id']}> asked: {escape(question)}"
+            message = answer_message(self.atlas.ask(question), header=header)
+        except QuestionError as exc:
+            respond(text=escape(f"Sorry, I can't answer that: {exc}"), response_type="ephemeral")
+            return
+        except Exception:
+            log.exception("answering /ask failed")
+            respond(text=APOLOGY, response_type="ephemeral")
+            return
+        try:
+            respond(response_type="in_channel", **message)
+        except Exception:
+            log.exception("posting the /ask answer with blocks failed; sending text only")
+            respond(response_type="in_channel", text=message["text"])
+
+    # --- answering ---
+
+    def handle_message(self, event: dict, body: dict, client: WebClient, context: dict) -> None:
+        bot_user_id, bot_id = context.get("bot_user_id"), context.get("bot_id")
+        # Edits, deletions, joins and bot posts carry a subtype or bot_id; only people get answers
+        # (bolt drops our own events already; this also keeps two bots from talking forever).
+        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return
+        if event.get("user") == bot_user_id:
+            return
+        channel, ts = event["channel"], event["ts"]
+        # A message can arrive twice (app_mention + message.im, or a redelivery with a new envelope).
+        if not self.seen.first_time(body.get("event_id"), f"{channel}:{ts}"):
+            log.info("skipping %s:%s, already answered", channel, ts)
+            return
+        thread_ts = event.get("thread_ts") or ts
+        question = clean_user_text(event.get("text", ""), bot_user_id)
+        if not question:
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=USAGE)
+            return
+        placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=PLACEHOLDER)
+        history: list[Turn] = []
+        if event.get("thread_ts"):
+            history = self.thread_history(client, channel, thread_ts, ts, bot_user_id, bot_id)
+        try:
+            message = answer_message(self.atlas.ask(question, history=history))
+        except QuestionError as exc:
+            message = {"text": escape(f"Sorry, I can't answer that: {exc}")}
+        except Exception:
+            log.exception("answering %s:%s failed", channel, ts)
+            message = {"text": APOLOGY}
+        self.replace(client, channel, placeholder["ts"], message)
+
+    def thread_history(self, client: WebClient, channel: str, thread_ts: str, before: str,
+                       bot_user_id: str | None, bot_id: str | None) -> list[Turn]:
+        """Earlier messages of the thread as turns: ours are the assistant's, everyone else's the user's."""
+        try:
+            replies = client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
+        except SlackApiError as exc:  # e.g. a missing *:history scope: answer without context
+            log.warning("conversations.replies failed (%s); answering without history",
+                        exc.response.get("error"))
+            return []
+        turns = []
+        for msg in replies.get("messages", []):
+            if float(msg["ts"]) >= float(before):
+                continue
+            mine = bool(msg.get("user") and msg.get("user") == bot_user_id) or bool(
+                bot_id and msg.get("bot_id") == bot_id)
+            text = msg.get("text", "")
+            if mine and text in (PLACEHOLDER, APOLOGY, USAGE):
+                continue
+            content = clean_user_text(text, bot_user_id)[:TURN_CHARS]
+            if content:
+                turns.append(Turn(role="assistant" if mine else "user", content=content))
+        return turns[-HISTORY_TURNS:]
+
+    def replace(self, client: WebClient, channel: str, ts: str, message: dict) -> None:
+        """chat.update the placeholder; if Slack refuses the blocks, the text alone still gets through."""
+        try:
+            client.chat_update(channel=channel, ts=ts, **message)
+        except SlackApiError as exc:
+            if "blocks" not in message:
+                raise
+            log.warning("chat.update with blocks failed (%s); sending text only", exc.response.get("error"))
+            client.chat_update(channel=channel, ts=ts, text=message["text"])
+
+
+def drop_retries(req: BoltRequest, resp: BoltResponse, next: Any) -> BoltResponse:
+    """Slack retries an event it thinks we missed; the first delivery is already being answered,
+    so a retry is acknowledged and dropped (the SeenCache catches the rest)."""
+    if req.headers.get("x-slack-retry-num"):
+        return BoltResponse(status=200, body="")
+    return next()
+
+
+def build_app(atlas: Answerer, settings: ServerSettings) -> App:
+    """The bolt app with the bot's listeners. Calls auth.test once (bolt learns the bot's ids)."""
+    base_url = (settings.slack_api_url or DEFAULT_API_URL).rstrip("/") + "/"
+    client = WebClient(token=settings.slack_bot_token, base_url=base_url)
+    app = App(client=client, signing_secret=settings.slack_signing_secret or "",
+              process_before_response=False)
+    bot = SlackBot(atlas)
+    app.use(drop_retries)
+    app.event("app_mention")(bot.on_mention)
+    app.event("message")(bot.on_message)
+    app.command("/ask")(bot.on_command)
+    return app
+
+
+def asgi_app(bolt_app: App):
+    """POST /slack/events (and GET /healthz) as an ASGI app for uvicorn."""
+    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    async def events(request: Request) -> Response:
+        # dispatch() blocks until ack(); keep it off the event loop so one slow ack stalls nothing else.
+        bolt_request = to_bolt_request(request, await request.body())
+        return to_starlette_response(await run_in_threadpool(bolt_app.dispatch, bolt_request))
+
+    async def health(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/slack/events", events, methods=["POST"]), Route("/healthz", health)])
+
+
+def required_settings(http: bool) -> list[str]:
+    return ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET" if http else "SLACK_APP_TOKEN"]
+
+
+def missing_settings(settings: ServerSettings, http: bool) -> list[str]:
+    values = {"SLACK_BOT_TOKEN": settings.slack_bot_token, "SLACK_APP_TOKEN": settings.slack_app_token,
+              "SLACK_SIGNING_SECRET": settings.slack_signing_secret}
+    return [name for name in required_settings(http) if not values[name]]
+
+
+def fail(message: str) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    raise SystemExit(2)
+
+
+def check_token(settings: ServerSettings) -> None:
+    """auth.test before the index loads, so a wrong token fails in a second with a clear message."""
+    base_url = (settings.slack_api_url or DEFAULT_API_URL).rstrip("/") + "/"
+    try:
+        WebClient(token=settings.slack_bot_token, base_url=base_url, timeout=15).auth_test()
+    except SlackApiError as exc:
+        fail(f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}). Use the app's Bot User OAuth "
+             "Token (xoxb-…) from OAuth & Permissions.")
+    except OSError as exc:
+        fail(f"Cannot reach the Slack API at {base_url}: {exc}")
+
+
+def run(http: bool = False, host: str = "127.0.0.1", port: int = 3000, index_dir: Path | None = None) -> None:
+    """`llm-atlas slack`: Socket Mode by default, Events API over HTTP with `http=True`."""
+    from ingest.index import IndexProblem
+    from rag.service import Atlas
+
+    settings = ServerSettings()
+    missing = missing_settings(settings, http)
+    if missing:
+        mode = "HTTP mode (--http)" if http else "Socket Mode"
+        fail(f"{' and '.join(missing)} not set: {mode} needs {' and '.join(required_settings(http))} "
+             "in the environment (see the README section 'Slack bot').")
+    if not http and not (settings.slack_app_token or "").startswith("xapp-"):
+        fail("SLACK_APP_TOKEN must be an app-level token (xapp-…) with the connections:write scope.")
+    check_token(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        atlas = Atlas.load(settings, index_dir or settings.index_dir, build_if_missing=True)
+    except IndexProblem as exc:
+        fail(str(exc))
+    app = build_app(atlas, settings)
+    if http:
+        import uvicorn
+
+        log.info("Events API endpoint: http://%s:%d/slack/events", host, port)
+        uvicorn.run(asgi_app(app), host=host, port=port, log_level="info")
+    else:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        SocketModeHandler(app, settings.slack_app_token).start()
