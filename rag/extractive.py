@@ -21,13 +21,32 @@ NUMERIC_Q_RE = re.compile(r"\b(how (many|much|long|large|big)|when|what year|siz
                           r"|多少|几|多长|多大|何时|什么时候|哪一年|成本|花费|得分|分数", re.IGNORECASE)
 NUMBER_RE = re.compile(r"\d|[一二三四五六七八九十百千万亿]+[万亿]")
 MAX_SENTENCE_CHARS = 400
+JUNK_RE = re.compile(r"https?://|\]\(|[{}]|^\s*[-*]?\s*(Use|Run|Install|pip|conda|git|cd|python)\b|\w+\s*=\s*\S",
+                     re.IGNORECASE)
 
 
-@dataclass
+def symbol_ratio(text: str) -> float:
+    symbols = sum(1 for c in text if not (c.isalnum() or c.isspace() or "\u4e00" <= c <= "\u9fff"))
+    return symbols / max(1, len(text))
+
+
+SUBQUESTION_RE = re.compile(r"[?？;；]|,?\s+and\s+(?=(how|what|which|when|who|where|why|on|in|with)\b)|，(?=.*[?？])",
+                            re.IGNORECASE)
+
+
+@dataclass(eq=False)  # compared by identity
 class Scored:
     sentence: Sentence
     score: float
     entities: set[str]
+    parts: list[float]  # how well it covers each sub-question
+
+
+def sub_questions(question: str) -> list[str]:
+    """'How many tokens ..., and on how many chips?' -> two parts, each to be answered."""
+    parts = [p.strip() for p in SUBQUESTION_RE.split(question) if p and len(p.strip()) > 3]
+    return [p for p in parts if p.lower() not in ("how", "what", "which", "when", "who", "where", "why", "on",
+                                                  "in", "with")] or [question]
 
 
 def char_bigrams(text: str) -> set[str]:
@@ -45,8 +64,10 @@ def score_sentences(searcher: HybridSearcher, question: str, retrieval: Retrieva
                  if len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row]
     if not sentences:
         return []
-    terms = searcher.weighted_terms(question)
-    total_weight = sum(terms.values()) or 1.0
+    concepts = searcher.concepts(question)
+    total_weight = sum(w for _, w in concepts) or 1.0
+    parts = sub_questions(question)
+    part_concepts = [searcher.concepts(p) for p in parts] if len(parts) > 1 else []
     numeric = bool(NUMERIC_Q_RE.search(question))
     wanted = set(retrieval.entities) | {family_key(k) for k in retrieval.entities}
     texts = [readable((s.passage.context + "\n" if s.is_table_row else "") + s.text) for s in sentences]
@@ -55,26 +76,46 @@ def score_sentences(searcher: HybridSearcher, question: str, retrieval: Retrieva
     scored = []
     for sentence, text, sim in zip(sentences, texts, dense):
         tokens = set(tokenize(text))
-        lexical = sum(w for t, w in terms.items() if t in tokens) / total_weight
+        lexical = sum(w for options, w in concepts if options & tokens) / total_weight
         named = {k for key in searcher.gazetteer.find(text) for k in (key, family_key(key))}
-        entity = len(wanted & named) / len(wanted) if wanted else 0.0
         in_scope = bool(wanted & set(sentence.passage.entities))
-        score = 0.45 * float(sim) + 0.4 * lexical + 0.15 * entity + (0.05 if in_scope else 0.0)
+        entity = len(wanted & named) / len(wanted) if wanted else 0.0
+        if in_scope:  # a sentence under a heading or in a passage about the model is about it too
+            entity = max(entity, 0.5)
+        score = 0.35 * float(sim) + 0.45 * lexical + 0.15 * entity
         if numeric and NUMBER_RE.search(text):
             score += 0.08
+        if wanted and not in_scope and not entity:
+            score -= 0.2  # about some other model
+        if JUNK_RE.search(text) or symbol_ratio(text) > 0.15:
+            score -= 0.15  # code, markup, link lists: rarely an answer
+        part_scores = []
+        for groups in part_concepts:
+            weight = sum(w for _, w in groups) or 1.0
+            part_scores.append(sum(w for options, w in groups if options & tokens) / weight)
         score -= 0.01 * (sentence.passage.n - 1)  # slight trust in the retrieval order
         if len(text) < 15:
             score -= 0.1  # fragments and headings rarely answer anything
-        scored.append(Scored(sentence, score, named))
+        scored.append(Scored(sentence, score, named, part_scores))
     return sorted(scored, key=lambda s: -s.score)
 
 
 def pick(scored: list[Scored], limit: int, max_chars: int, floor: float) -> list[Scored]:
     chosen: list[Scored] = []
     used = 0
-    for item in scored:
-        if item.score < floor or len(chosen) >= limit:
+    # First the best sentence for each part of a multi-part question, then the best overall.
+    n_parts = len(scored[0].parts) if scored else 0
+    firsts = []
+    for i in range(n_parts):
+        covering = [s for s in scored if s.parts[i] > 0 and s.score >= floor * 0.7]
+        if covering:
+            firsts.append(max(covering, key=lambda s: (s.parts[i], s.score)))
+    ordered = list(dict.fromkeys(firsts + scored).keys()) if firsts else scored
+    for item in ordered:
+        if len(chosen) >= limit:
             break
+        if item.score < floor and item not in firsts:
+            continue
         text = item.sentence.text
         if any(similar(text, c.sentence.text) for c in chosen):
             continue
@@ -85,14 +126,29 @@ def pick(scored: list[Scored], limit: int, max_chars: int, floor: float) -> list
     return chosen
 
 
+def with_continuation(sentence: Sentence, max_chars: int = 350) -> list[Sentence]:
+    """A sentence that introduces a list ('... 包括:') or is a bare heading brings what follows it."""
+    text = sentence.text.rstrip()
+    if not (text.endswith((":", "：")) or len(text) < 15):
+        return [sentence]
+    following = [s for s in split_sentences(sentence.passage) if s.start >= sentence.end]
+    out, used = [sentence], 0
+    for s in following[:4]:
+        if used + len(s.text) > max_chars:
+            break
+        out.append(s)
+        used += len(s.text)
+    return out
+
+
 def render(items: list[Scored]) -> str:
     parts = []
     for item in items:
-        s = item.sentence
-        text = readable(s.text)
-        if s.is_table_row and s.passage.context:
-            text = f"{readable(s.passage.context)} → {text}"
-        parts.append(f"{text} [{s.passage.n}]")
+        for s in with_continuation(item.sentence):
+            text = readable(s.text)
+            if s.is_table_row and s.passage.context:
+                text = f"{readable(s.passage.context)} → {text}"
+            parts.append(f"{text} [{s.passage.n}]")
     return " ".join(parts)
 
 
@@ -119,7 +175,8 @@ def extractive_answer(searcher: HybridSearcher, question: str, retrieval: Retrie
         text = render(chosen_all)
     quotes: dict[int, list[Sentence]] = {}
     for item in chosen_all:
-        quotes.setdefault(item.sentence.passage.n, []).append(item.sentence)
+        for sentence in with_continuation(item.sentence):
+            quotes.setdefault(sentence.passage.n, []).append(sentence)
     return text, quotes
 
 

@@ -57,33 +57,64 @@ class HybridSearcher:
         self.lexicon = index.lexicon
         self.gazetteer = index.gazetteer
         self.languages = index.languages
-        self.family_of: dict[str, set[str]] = self.gazetteer.families
+        self._idf: dict[str, float] = {}
 
     # --- query analysis -------------------------------------------------------------------------
     def query_entities(self, text: str) -> list[str]:
         """Gazetteer keys named in the text, most specific first (vicuna13b before vicuna)."""
         return self.gazetteer.find(text)
 
+    def translations(self, tokens: list[str]) -> dict[str, list[str]]:
+        """Each token's translations into the other language (as index tokens)."""
+        names = set(self.gazetteer.names)
+        out: dict[str, list[str]] = {t: [] for t in tokens}
+        en = [t for t in tokens if not CJK_RE.match(t) and t not in names]
+        en2zh, zh2en = self.lexicon.get("en2zh", {}), self.lexicon.get("zh2en", {})
+        for i, t in enumerate(en):
+            keys = [t] + ([f"{t} {en[i + 1]}"] if i + 1 < len(en) else [])
+            for key in keys:
+                for zh in en2zh.get(key, []):
+                    out[t].extend(tokenize(zh))
+                    if " " in key:
+                        out.setdefault(en[i + 1], []).extend(tokenize(zh))
+        for t in tokens:
+            if CJK_RE.match(t):
+                for key in zh2en.get(t, []):
+                    out[t].extend(key.split())
+        return {t: list(dict.fromkeys(alts)) for t, alts in out.items()}
+
+    def entity_tokens(self, query: str) -> set[str]:
+        return {t for key in self.query_entities(query) for form in self.gazetteer.names[key][:1]
+                for t in tokenize(form)} | set(self.query_entities(query))
+
     def weighted_terms(self, query: str) -> dict[str, float]:
         """Query tokens (weight 1) plus their translations into the other language (weight < 1)."""
         tokens = tokenize(query)
-        weights: dict[str, float] = {}
-        for t in tokens:
-            weights[t] = 1.0
-        names = set(self.gazetteer.names)
-        en = [t for t in tokens if not CJK_RE.match(t) and t not in names]
-        keys = en + [f"{a} {b}" for a, b in zip(en, en[1:])]
-        for key in keys:
-            options = self.lexicon.get("en2zh", {}).get(key, [])
-            for zh in options:
-                for piece in tokenize(zh):
-                    weights.setdefault(piece, EXPANSION_WEIGHT / len(options))
-        for t in tokens:
-            if CJK_RE.match(t):
-                for key in self.lexicon.get("zh2en", {}).get(t, []):
-                    for word in key.split():
-                        weights.setdefault(word, EXPANSION_WEIGHT)
+        weights: dict[str, float] = dict.fromkeys(tokens, 1.0)
+        for t, alts in self.translations(tokens).items():
+            for alt in alts:
+                weights.setdefault(alt, EXPANSION_WEIGHT / max(1, len(alts)) * 2)
         return weights
+
+    def concepts(self, query: str) -> list[tuple[set[str], float]]:
+        """The question's content words other than model names, each with its translations and an
+        IDF weight: a sentence covers a concept when it has any of the alternatives."""
+        tokens = list(dict.fromkeys(tokenize(query)))
+        skip = self.entity_tokens(query)
+        groups = []
+        for t, alts in self.translations(tokens).items():
+            if t in skip:
+                continue
+            options = {t, *alts}
+            groups.append((options, max(self.idf(o) for o in options)))
+        return groups
+
+    def idf(self, term: str) -> float:
+        if term not in self._idf:
+            vocab = self.index.bm25.vocab_dict
+            df = int((self.index.bm25.get_scores([term]) > 0).sum()) if term in vocab else 0
+            self._idf[term] = float(np.log(1 + len(self.index) / (df + 1)))
+        return self._idf[term]
 
     def lexical_scores(self, query: str) -> np.ndarray:
         scores = np.zeros(len(self.index), dtype=np.float32)

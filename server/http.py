@@ -473,13 +473,14 @@ async def chat_completions(body: ChatRequest, atlas: AtlasDep) -> Any:
 ops = APIRouter(tags=["operations"])
 
 
-@ops.get("/healthz", response_model=Health)
+@ops.get("/healthz", response_model=Health, response_model_exclude_none=True)
 async def healthz() -> dict[str, Any]:
     """The process is alive (the index may still be loading)."""
     return {"status": "ok"}
 
 
-@ops.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+@ops.get("/readyz", response_model=Health, response_model_exclude_none=True,
+         responses={503: {"model": Health}})
 async def readyz(request: Request) -> Any:
     """The index is loaded and questions can be answered."""
     holder: AtlasHolder = request.app.state.atlas_holder
@@ -508,6 +509,9 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 def validation_message(errors: list[dict[str, Any]]) -> str:
     parts = []
     for err in errors[:5]:
+        if err.get("type") == "json_invalid":
+            parts.append(f"the body is not valid JSON (error at character {err['loc'][-1]})")
+            continue
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
     return "Invalid request: " + "; ".join(parts)
