@@ -140,7 +140,10 @@ def template_lines(texts: Iterable[str], min_docs: int = 3) -> set[str]:
 
 
 MD_IMAGE_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-MD_LINK_RE = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
+MD_LINK_RE = re.compile(r"\[([^\]]*)\]\((?:[^()]|\([^)]*\))*\)")
+# Code blocks (shell commands, configs, BibTeX) answer no question about a model and crowd
+# retrieval with near-identical chunks; the source URL still has them.
+CODE_FENCE_RE = re.compile(r"^\s*(```|~~~)[^\n]*\n.*?^\s*\1\s*$", re.DOTALL | re.MULTILINE)
 HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
 HTML_TAG_RE = re.compile(r"</?[a-zA-Z][^>]*>")
 
@@ -148,6 +151,7 @@ HTML_TAG_RE = re.compile(r"</?[a-zA-Z][^>]*>")
 def clean_markdown(text: str) -> str:
     """Keep headings, lists and tables; drop images, badges, raw HTML and link targets."""
     text = HTML_COMMENT_RE.sub("", text)
+    text = CODE_FENCE_RE.sub("", text)
     text = MD_IMAGE_RE.sub("", text)
     text = MD_LINK_RE.sub(r"\1", text)
     text = HTML_TAG_RE.sub("", text)
@@ -180,7 +184,8 @@ def html_to_markdown(html: str) -> tuple[str, str | None]:
 def to_text(content: str, fmt: str) -> tuple[str, str | None]:
     """Raw content in a given format -> (text to clean, title found in it)."""
     if fmt == "html":
-        return html_to_markdown(content)
+        body, title = html_to_markdown(content)
+        return clean_markdown(body), title
     if fmt == "markdown":
         return clean_markdown(content), None
     return content, None

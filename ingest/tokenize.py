@@ -27,7 +27,8 @@ ZH_STOPWORDS = frozenset(
 def _en_stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
-    return frozenset(STOPWORDS_EN) | {"what", "which", "how", "who", "when", "does", "did", "do", "much", "many"}
+    return frozenset(STOPWORDS_EN) | {"what", "which", "how", "who", "when", "does", "did", "do", "much", "many",
+                                        "use", "used", "uses", "using", "make", "makes", "made", "give", "gave"}
 
 
 @lru_cache(maxsize=1)

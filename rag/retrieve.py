@@ -24,7 +24,7 @@ from ingest.index import Index
 from ingest.tokenize import CJK_RE, tokenize
 from rag.schema import Passage
 
-RRF_K = 60
+RRF_K = 10
 EXPANSION_WEIGHT = 0.5
 ENTITY_BONUS = 1.0 / RRF_K  # as much as a first place in one ranking
 COMPARE_RE = re.compile(r"\b(compare|comparison|versus|vs\.?|differ|difference)\b|对比|比较|区别|相比|和.*哪",

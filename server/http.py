@@ -39,6 +39,7 @@ from server.settings import ServerSettings
 log = logging.getLogger("llm_atlas.server")
 
 MODEL_ID = "llm-atlas"
+WARM_UP_QUESTION = "What is a large language model? 什么是大语言模型？"
 WEB_DIR = Path(__file__).parent / "web"
 AtlasFactory = Callable[[], Atlas]
 
@@ -182,11 +183,16 @@ class AtlasHolder:
     def _load(self) -> None:
         started = time.perf_counter()
         try:
-            self.atlas = self.factory()
+            atlas = self.factory()
         except Exception as exc:  # reported by /readyz and every /v1 call; the process stays up
             log.exception("Loading the index failed")
             self.error = f"The index failed to load: {exc}"
             return
+        try:  # the first answer loads lazy parts (tokenizer dictionaries); pay for it before /readyz says so
+            atlas.ask(WARM_UP_QUESTION, use_llm=False)
+        except Exception:
+            log.warning("The warm-up question failed", exc_info=True)
+        self.atlas = atlas
         self.loaded_in = time.perf_counter() - started
         log.info("Index loaded in %.1f s: %d chunks", self.loaded_in, len(self.atlas.index))
 
@@ -300,6 +306,15 @@ def strip_sources(text: str) -> str:
     return text.strip()
 
 
+def check_length(question: str, settings: ServerSettings) -> str:
+    """The server's limit; the core applies its own too (the same setting, unless a caller splits them)."""
+    length = len(question.strip())
+    if length > settings.max_question_chars:
+        raise QuestionError(f"The question is {length} characters long; the limit is "
+                            f"{settings.max_question_chars}.")
+    return question
+
+
 def chat_to_question(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
     """The last user message is the question; earlier user and assistant messages are the history."""
     last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
@@ -371,10 +386,11 @@ v1 = APIRouter(prefix="/v1", dependencies=[Depends(rate_limit), Depends(require_
 
 
 @v1.post("/ask", response_model=AskResponse, tags=["native"])
-async def ask(body: AskRequest, atlas: AtlasDep) -> dict[str, Any]:
+async def ask(body: AskRequest, atlas: AtlasDep, settings: SettingsDep) -> dict[str, Any]:
     """Answer a question with numbered citations: `ask --json`'s object plus mode, notice and timings."""
     started = time.perf_counter()
-    answer = await run_in_threadpool(atlas.ask, body.question, body.history, body.k, body.llm)
+    question = check_length(body.question, settings)
+    answer = await run_in_threadpool(atlas.ask, question, body.history, body.k, body.llm)
     return ask_response(answer, started)
 
 
@@ -382,10 +398,11 @@ async def ask(body: AskRequest, atlas: AtlasDep) -> dict[str, Any]:
          responses={200: {"content": {"text/event-stream": {}},
                           "description": "Server-sent events: `delta` {text}, then `answer` (as /v1/ask), "
                                          "or `error` {error}."}})
-async def ask_stream(body: AskRequest, atlas: AtlasDep) -> StreamingResponse:
+async def ask_stream(body: AskRequest, atlas: AtlasDep, settings: SettingsDep) -> StreamingResponse:
     """The answer as server-sent events, for the chat page."""
     started = time.perf_counter()
-    pieces = await stream_pieces(atlas, body.question, body.history, body.k, body.llm)
+    question = check_length(body.question, settings)
+    pieces = await stream_pieces(atlas, question, body.history, body.k, body.llm)
     return event_stream(pieces, on_piece=lambda text: sse({"text": text}, "delta"),
                         on_answer=lambda answer: [sse(ask_response(answer, started), "answer")],
                         on_error=lambda message: sse(error_json(message), "error"))
@@ -426,11 +443,12 @@ def check_model(model: str) -> None:
                           "description": "A chat.completion object, or chat.completion.chunk events "
                                          "ending with `data: [DONE]` when `stream` is true."},
                     404: {"model": ErrorResponse, "description": "Unknown model."}})
-async def chat_completions(body: ChatRequest, atlas: AtlasDep) -> Any:
+async def chat_completions(body: ChatRequest, atlas: AtlasDep, settings: SettingsDep) -> Any:
     """OpenAI-compatible chat. The answer text carries [n] markers and ends with its numbered sources;
     the structured citations are also in the extension field `citations`."""
     check_model(body.model)
     question, history = chat_to_question(body.messages)
+    check_length(question, settings)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def usage(answer: Answer, text: str) -> dict[str, int]:

@@ -151,7 +151,7 @@ function renderAnswer(item, answer) {
 function safeUrl(url) {
   // Source URLs come from documents: only ever link to http(s).
   try {
-    const parsed = new URL(url, window.location.href);
+    const parsed = new URL(url); // relative or local paths throw: the source text button covers those
     return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
   } catch {
     return null;
