@@ -104,8 +104,8 @@ class Gazetteer:
         names = {}
         vocabulary = set(surfaces) | versioned
         for key, forms in surfaces.items():
-            total = shaped[key] + capitalised[key]
-            if total < min_count:
+            # A name by shape (GPT-3, ChatGLM) counts at once; a capitalised word must recur.
+            if shaped[key] == 0 and capitalised[key] < min_count:
                 continue
             # A word written lower-case as often as not is a word, not a name.
             if shaped[key] == 0 and lower[key] * 4 > capitalised[key]:

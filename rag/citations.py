@@ -11,7 +11,7 @@ from rag.schema import Citation, Passage
 from rag.sentences import Sentence, split_sentences
 
 MARKER_RE = re.compile(r"\[(\d{1,3})\]")
-ANSWER_SENTENCE_RE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+|\.(?=\s|$)|$)")
+ANSWER_SENTENCE_RE = re.compile(r"[^。！？!?\n]+?(?:[。！？!?]+|\.(?=\s|$)|$)")
 
 
 def overlap(a: set[str], b: set[str]) -> float:
@@ -40,7 +40,7 @@ def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) 
         removed += 1
         return ""
 
-    answer = MARKER_RE.sub(keep, answer)
+    answer = re.sub(r"\s*\[(\d{1,3})\]", lambda m: m.group(0) if int(m.group(1)) in valid else keep(m), answer)
     unsupported = 0
     pieces = []
     last = 0
@@ -56,8 +56,10 @@ def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) 
         words = set(tokenize(sentence))
         support = max(((overlap(words, set(tokenize(p.text))), p.n) for p in passages), default=(0.0, 0))
         if support[0] >= min_support:
-            stripped = sentence.rstrip()
-            pieces.append(f"{stripped} [{support[1]}]" + sentence[len(stripped) :])
+            body = sentence.rstrip()
+            end = re.search(r"[。！？!?.]+$", body)
+            cut = end.start() if end else len(body)
+            pieces.append(f"{body[:cut]} [{support[1]}]{body[cut:]}" + sentence[len(body) :])
         else:
             unsupported += 1
             pieces.append(sentence)

@@ -69,12 +69,14 @@ def to_mrkdwn(markdown: str, citations: list[Citation] | None = None) -> str:
     text = _MD_LINK.sub(lambda m: keep(slack_link(m.group(2), m.group(1))), text)
     text = escape(text)
     text = _MARKER.sub(marker, text)
-    text = re.sub(r"^#{1,6}\s+(.+?)\s*#*$", "\x01\\1\x01", text, flags=re.M)  # headings -> bold
+    # Headings become bold lines (mrkdwn has no headings); bold inside them would nest, so it goes.
+    text = re.sub(r"^#{1,6}\s+(.+?)\s*#*$", lambda m: "\x01" + re.sub(r"\*\*|__", "", m.group(1)) + "\x01",
+                  text, flags=re.M)
     text = re.sub(r"^(\s*)[-*+]\s+", "\\1• ", text, flags=re.M)
     text = re.sub(r"\*\*(.+?)\*\*|__(.+?)__", lambda m: f"\x01{m.group(1) or m.group(2)}\x01", text)
     text = re.sub(r"(?<![*\w])\*(?=\S)(.+?)(?<=\S)\*(?![*\w])", "_\\1_", text)  # *italic* -> _italic_
     text = re.sub(r"~~(.+?)~~", "~\\1~", text)
-    text = text.replace("\x01\x01", "\x01").replace("\x01", "*")  # `# **Title**` is bold once
+    text = text.replace("\x01", "*")
     return _TOKEN.sub(lambda m: kept[int(m.group(1))], text)
 
 

@@ -80,7 +80,8 @@ class FakeSlack:
             return [c for c in self.calls if c.method == method
                     and (channel is None or c.params.get("channel") == channel)]
 
-    def wait_for(self, method: str, channel: str | None = None, count: int = 1, timeout: float = 60) -> list[Call]:
+    def wait_for(self, method: str, channel: str | None = None, count: int = 1,
+                 timeout: float = 60) -> list[Call]:
         """Block until `count` calls to `method` (for `channel`) arrived; returns them."""
         deadline = time.monotonic() + timeout
         with self._changed:

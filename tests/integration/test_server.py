@@ -14,7 +14,13 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from conftest_server import (
+
+from ingest.index import IndexMissing
+from rag.service import Atlas
+
+pytest_plugins = ["conftest_server"]  # the session index, the shared server and clients
+pytest.register_assert_rewrite("conftest_server")  # a plugin module is rewritten: say so before importing it
+from conftest_server import (  # noqa: E402
     EN_QUESTION,
     ZH_QUESTION,
     LiveServer,
@@ -25,11 +31,6 @@ from conftest_server import (
     server_settings,
     wait_for,
 )
-
-from ingest.index import IndexMissing
-from rag.service import Atlas
-
-pytest_plugins = ["conftest_server"]  # the session index, the shared server and clients
 
 PUBLIC_KEYS = {"answer", "answered", "citations", "contexts"}
 

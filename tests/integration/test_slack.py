@@ -86,7 +86,8 @@ def fake() -> Iterator[FakeSlack]:
 @contextmanager
 def serve_bot(atlas: object, fake: FakeSlack) -> Iterator[str]:
     """build_app + asgi_app under uvicorn on a free loopback port; yields the events URL."""
-    settings = ServerSettings(slack_bot_token=fake.token, slack_signing_secret=SECRET, slack_api_url=fake.api_url)
+    settings = ServerSettings(slack_bot_token=fake.token, slack_signing_secret=SECRET,
+                              slack_api_url=fake.api_url)
     server = uvicorn.Server(uvicorn.Config(asgi_app(build_app(atlas, settings)), log_level="warning"))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -173,7 +174,8 @@ def test_url_verification_challenge(events_url: str) -> None:
     assert resp.json()["challenge"] == "3eZbrw1aBm2rZgRNFdxV"
 
 
-def test_mention_gets_threaded_cited_answer(events_url: str, fake: FakeSlack, recorder: RecordingAtlas) -> None:
+def test_mention_gets_threaded_cited_answer(events_url: str, fake: FakeSlack,
+                                            recorder: RecordingAtlas) -> None:
     channel = new_channel()
     event = user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")
     started = time.perf_counter()
@@ -275,7 +277,8 @@ def test_retries_and_duplicates_are_answered_once(events_url: str, fake: FakeSla
     assert len(fake.calls_to("chat.update", channel)) == 1
 
 
-def test_ignores_own_bot_and_edited_messages(events_url: str, fake: FakeSlack, recorder: RecordingAtlas) -> None:
+def test_ignores_own_bot_and_edited_messages(events_url: str, fake: FakeSlack,
+                                             recorder: RecordingAtlas) -> None:
     channel = new_channel("D")
     own = user_says(fake, channel, "What is QLoRA? (from the bot itself)", kind="message", user=BOT_USER_ID)
     own["bot_id"] = BOT_ID
@@ -283,7 +286,8 @@ def test_ignores_own_bot_and_edited_messages(events_url: str, fake: FakeSlack, r
                  "bot_id": "BOTHER"}
     bot_message = {**user_says(fake, channel, "What is QLoRA? (bot_message)", kind="message"),
                    "subtype": "bot_message", "bot_id": "BOTHER"}
-    edited = {**user_says(fake, channel, "What is QLoRA? (edited)", kind="message"), "subtype": "message_changed"}
+    edited = {**user_says(fake, channel, "What is QLoRA? (edited)", kind="message"),
+              "subtype": "message_changed"}
     for event in (own, other_bot, bot_message, edited):
         assert send(events_url, envelope(event)).status_code == 200
     barrier = user_says(fake, channel, "What is Alpaca-LoRA?", kind="message")
@@ -400,20 +404,21 @@ def test_cli_missing_tokens_fail_cleanly() -> None:
 
 
 def test_cli_rejected_token_fails_cleanly(fake: FakeSlack) -> None:
-    result = run_cli("slack", "--http", env=clean_env(SLACK_BOT_TOKEN="xoxb-wrong", SLACK_SIGNING_SECRET=SECRET,
-                                                     SLACK_API_URL=fake.api_url))
+    env = clean_env(SLACK_BOT_TOKEN="xoxb-wrong", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake.api_url)
+    result = run_cli("slack", "--http", env=env)
     assert result.returncode == 2 and "invalid_auth" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_cli_http_mode_answers(fake: FakeSlack, index_dir: Path) -> None:
+def test_cli_http_mode_answers(fake: FakeSlack, index_dir: Path, tmp_path: Path) -> None:
     """`llm-atlas slack --http` as a process: the same endpoint, started the way users start it."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = clean_env(SLACK_BOT_TOKEN=fake.token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake.api_url,
                     LLM_ATLAS_USE_LLM="false")
-    proc = subprocess.Popen([*CLI, "slack", "--http", "--port", str(port),
-                             "--index", str(index_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = (tmp_path / "bot.log").open("w")
+    proc = subprocess.Popen([*CLI, "slack", "--http", "--port", str(port), "--index", str(index_dir)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/slack/events"
         deadline = time.monotonic() + 60
@@ -422,7 +427,7 @@ def test_cli_http_mode_answers(fake: FakeSlack, index_dir: Path) -> None:
                 httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).raise_for_status()
                 break
             except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the bot did not start"
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "bot.log").read_text()
                 time.sleep(0.2)
         channel = new_channel()
         send(url, envelope(user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")))
@@ -431,3 +436,4 @@ def test_cli_http_mode_answers(fake: FakeSlack, index_dir: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+        log.close()
