@@ -129,7 +129,8 @@ class ChatRequest(BaseModel):
     # Sampling parameters (temperature, max_tokens, ...) are accepted and ignored, as clients send them.
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field(default=MODEL_ID, examples=[MODEL_ID])
+    # Any string is read (an unknown model is a 404, as OpenAI's); the schema names the one there is.
+    model: str = Field(default=MODEL_ID, json_schema_extra={"enum": [MODEL_ID]})
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -156,6 +157,7 @@ class Health(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text} for code, text in [
+        (400, "The body could not be read."),
         (401, "Missing or wrong API key (when LLM_ATLAS_API_KEY is set)."),
         (413, "Request body too large."),
         (422, "Invalid request, e.g. an empty or too long question."),

@@ -29,8 +29,10 @@ class Call:
 
 
 class FakeSlack:
-    def __init__(self, token: str = "xoxb-test"):
+    def __init__(self, token: str = "xoxb-test", app_token: str = "xapp-test"):
         self.token = token
+        self.app_token = app_token
+        self.socket_mode_url: str | None = None  # what apps.connections.open hands out
         self.calls: list[Call] = []
         self.messages: dict[str, list[dict]] = {}  # channel -> messages, oldest first
         self._changed = threading.Condition()
@@ -105,7 +107,8 @@ class FakeSlack:
             self._changed.notify_all()
 
     def api(self, method: str, params: dict, authorization: str | None) -> dict:
-        if authorization != f"Bearer {self.token}":
+        token = self.app_token if method == "apps.connections.open" else self.token  # app-level vs bot token
+        if authorization != f"Bearer {token}":
             return {"ok": False, "error": "invalid_auth" if authorization else "not_authed"}
         handler = getattr(self, "api_" + method.replace(".", "_"), None)
         if handler is None:
@@ -115,6 +118,11 @@ class FakeSlack:
     def api_auth_test(self, params: dict) -> dict:
         return {"ok": True, "url": "https://fake.slack.test/", "team": "Fake", "user": "atlas",
                 "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID}
+
+    def api_apps_connections_open(self, params: dict) -> dict:
+        if not self.socket_mode_url:
+            return {"ok": False, "error": "not_allowed_token_type"}
+        return {"ok": True, "url": self.socket_mode_url}
 
     def api_chat_postMessage(self, params: dict) -> dict:
         if problem := self._check_message(params):
@@ -216,3 +224,62 @@ class FakeSlack:
                 self.wfile.write(body)
 
         return Handler
+
+
+class FakeSocketMode:
+    """Slack's end of Socket Mode: a WebSocket server the bot connects to (its URL is what
+    apps.connections.open returns). Tests push envelopes and read the bot's acks."""
+
+    def __init__(self) -> None:
+        from websockets.sync.server import serve
+
+        self.acks: list[dict] = []
+        self._connections: list = []
+        self._changed = threading.Condition()
+        self.server = serve(self._session, "127.0.0.1", 0, compression=None)
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeSocketMode:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.server.socket.getsockname()[1]}/link/?ticket=fake"
+
+    def _session(self, ws) -> None:  # one per bot connection
+        ws.send(json.dumps({"type": "hello", "num_connections": 1,
+                            "connection_info": {"app_id": "AATLAS"}, "debug_info": {"host": "fake"}}))
+        with self._changed:
+            self._connections.append(ws)
+            self._changed.notify_all()
+        for raw in ws:
+            with self._changed:
+                self.acks.append(json.loads(raw))
+                self._changed.notify_all()
+
+    def _wait(self, ready, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not (found := ready()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {what} within {timeout}s")
+                self._changed.wait(left)
+            return found
+
+    def push(self, kind: str, payload: dict, timeout: float = 60) -> str:
+        """Send an envelope (kind: events_api, slash_commands) to the connected bot; returns its id."""
+        ws = self._wait(lambda: self._connections[-1] if self._connections else None, timeout, "connection")
+        envelope_id = f"env-{time.monotonic_ns()}"
+        ws.send(json.dumps({"envelope_id": envelope_id, "type": kind, "payload": payload,
+                            "accepts_response_payload": kind != "events_api", "retry_attempt": 0,
+                            "retry_reason": ""}))
+        return envelope_id
+
+    def wait_ack(self, envelope_id: str, timeout: float = 10) -> dict:
+        return self._wait(lambda: next((a for a in self.acks if a.get("envelope_id") == envelope_id), None),
+                          timeout, f"ack for {envelope_id}")

@@ -63,7 +63,12 @@ class RecordingAtlas:
 
 
 @pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def index_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's shared index when tests/conftest.py provides one; else one built here."""
+    try:
+        return request.getfixturevalue("bundled_index")
+    except pytest.FixtureLookupError:
+        pass
     from ingest.pipeline import run_ingest
     from ingest.settings import IngestSettings
 
@@ -409,31 +414,70 @@ def test_cli_rejected_token_fails_cleanly(fake: FakeSlack) -> None:
     assert result.returncode == 2 and "invalid_auth" in result.stderr and "Traceback" not in result.stderr
 
 
+@contextmanager
+def bot_process(*args: str, env: dict, log_path: Path) -> Iterator[subprocess.Popen]:
+    """`llm-atlas slack ...` as a child process, its output in log_path; stopped afterwards."""
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([*CLI, "slack", *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def bot_env(fake: FakeSlack, **extra: str) -> dict:
+    return clean_env(SLACK_BOT_TOKEN=fake.token, SLACK_API_URL=fake.api_url, LLM_ATLAS_USE_LLM="false",
+                     **extra)
+
+
 def test_cli_http_mode_answers(fake: FakeSlack, index_dir: Path, tmp_path: Path) -> None:
     """`llm-atlas slack --http` as a process: the same endpoint, started the way users start it."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = clean_env(SLACK_BOT_TOKEN=fake.token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake.api_url,
-                    LLM_ATLAS_USE_LLM="false")
-    log = (tmp_path / "bot.log").open("w")
-    proc = subprocess.Popen([*CLI, "slack", "--http", "--port", str(port), "--index", str(index_dir)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}/slack/events"
+    log = tmp_path / "bot.log"
+    env = bot_env(fake, SLACK_SIGNING_SECRET=SECRET)
+    with bot_process("--http", "--port", str(port), "--index", str(index_dir), env=env, log_path=log) as proc:
         deadline = time.monotonic() + 60
         while True:
             try:
                 httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).raise_for_status()
                 break
             except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "bot.log").read_text()
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.2)
         channel = new_channel()
-        send(url, envelope(user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")))
+        send(f"http://127.0.0.1:{port}/slack/events",
+             envelope(user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")))
         [update] = fake.wait_for("chat.update", channel)
-        assert update.result["ok"] and "<https://" in section_text(update.params["blocks"])
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+    assert update.result["ok"] and "<https://" in section_text(update.params["blocks"])
+
+
+def test_cli_socket_mode_answers(fake: FakeSlack, index_dir: Path, tmp_path: Path) -> None:
+    """`llm-atlas slack` (Socket Mode): connects to the WebSocket URL from apps.connections.open,
+    acks envelopes, answers events and /ask."""
+    pytest.importorskip("websockets")
+    from fake_slack import FakeSocketMode
+
+    log = tmp_path / "bot.log"
+    env = bot_env(fake, SLACK_APP_TOKEN=fake.app_token)
+    with FakeSocketMode() as slack_ws, bot_process("--index", str(index_dir), env=env, log_path=log):
+        fake.socket_mode_url = slack_ws.url
+        channel = new_channel()
+        event = user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")
+        envelope_id = slack_ws.push("events_api", json.loads(envelope(event)))
+        assert slack_ws.wait_ack(envelope_id) == {"envelope_id": envelope_id}
+        [update] = fake.wait_for("chat.update", channel)
+        assert fake.calls_to("chat.postMessage", channel)[0].params["thread_ts"] == event["ts"]
+
+        command = {"command": "/ask", "text": "What is llama.cpp?", "user_id": USER, "channel_id": channel,
+                   "team_id": TEAM_ID, "response_url": fake.response_url(f"sm-{channel}"),
+                   "trigger_id": "1.2"}
+        envelope_id = slack_ws.push("slash_commands", command)
+        assert "What is llama.cpp?" in slack_ws.wait_ack(envelope_id)["payload"]["text"]
+        deadline = time.monotonic() + 60
+        while not [c for c in fake.calls_to("response_url") if c.params["name"] == f"sm-{channel}"]:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+    assert update.result["ok"] and "<https://" in section_text(update.params["blocks"])
