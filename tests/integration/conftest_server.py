@@ -115,11 +115,15 @@ def json_events(text: str) -> list[tuple[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def server_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled corpus, indexed once per session (about 20 s)."""
-    index_dir = tmp_path_factory.mktemp("server-index")
-    run_ingest(None, IngestSettings(), index_dir)
-    return index_dir
+def server_index_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled corpus, indexed once per session (about 20 s): tests/conftest.py's index when
+    there is one, so a full run builds it only once."""
+    try:
+        return request.getfixturevalue("bundled_index")
+    except pytest.FixtureLookupError:
+        index_dir = tmp_path_factory.mktemp("server-index")
+        run_ingest(None, IngestSettings(), index_dir)
+        return index_dir
 
 
 @pytest.fixture(scope="session")
