@@ -181,8 +181,10 @@ class SlackBot:
 
 def drop_retries(req: BoltRequest, resp: BoltResponse, next: Any) -> BoltResponse:
     """Slack retries an event it thinks we missed; the first delivery is already being answered,
-    so a retry is acknowledged and dropped (the SeenCache catches the rest)."""
-    if req.headers.get("x-slack-retry-num"):
+    so a retry is acknowledged and dropped (the SeenCache catches the rest). Socket Mode mirrors
+    its envelope's retry_attempt into this header, "0" on a first delivery."""
+    retry = (req.headers.get("x-slack-retry-num") or ["0"])[0]
+    if retry.isdigit() and int(retry) > 0:
         return BoltResponse(status=200, body="")
     return next()
 

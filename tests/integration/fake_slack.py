@@ -271,13 +271,13 @@ class FakeSocketMode:
                 self._changed.wait(left)
             return found
 
-    def push(self, kind: str, payload: dict, timeout: float = 60) -> str:
+    def push(self, kind: str, payload: dict, retry_attempt: int = 0, timeout: float = 60) -> str:
         """Send an envelope (kind: events_api, slash_commands) to the connected bot; returns its id."""
         ws = self._wait(lambda: self._connections[-1] if self._connections else None, timeout, "connection")
         envelope_id = f"env-{time.monotonic_ns()}"
         ws.send(json.dumps({"envelope_id": envelope_id, "type": kind, "payload": payload,
-                            "accepts_response_payload": kind != "events_api", "retry_attempt": 0,
-                            "retry_reason": ""}))
+                            "accepts_response_payload": kind != "events_api", "retry_attempt": retry_attempt,
+                            "retry_reason": "timeout" if retry_attempt else ""}))
         return envelope_id
 
     def wait_ack(self, envelope_id: str, timeout: float = 10) -> dict:

@@ -18,19 +18,13 @@ import pytest
 from ingest.index import IndexMissing
 from rag.service import Atlas
 
-pytest_plugins = ["conftest_server"]  # the session index, the shared server and clients
-pytest.register_assert_rewrite("conftest_server")  # a plugin module is rewritten: say so before importing it
-from conftest_server import (  # noqa: E402
-    EN_QUESTION,
-    ZH_QUESTION,
-    LiveServer,
-    free_port,
-    json_events,
-    rag_settings,
-    running,
-    server_settings,
-    wait_for,
-)
+pytest.register_assert_rewrite("tests.integration.conftest_server", "conftest_server")
+try:  # tests/ is a package in some layouts and not in others
+    from tests.integration import conftest_server as srv
+except ModuleNotFoundError:
+    import conftest_server as srv
+
+pytest_plugins = [srv.__name__]  # the session index, the shared server and clients
 
 PUBLIC_KEYS = {"answer", "answered", "citations", "contexts"}
 
@@ -65,10 +59,10 @@ def test_health_ready_and_docs(client: httpx.Client) -> None:
 
 
 def test_ask_returns_the_ask_json_object_plus_timings(client: httpx.Client, server_atlas: Atlas) -> None:
-    response = client.post("/v1/ask", json={"question": EN_QUESTION, "llm": False})
+    response = client.post("/v1/ask", json={"question": srv.EN_QUESTION, "llm": False})
     assert response.status_code == 200, response.text
     body = response.json()
-    direct = server_atlas.ask(EN_QUESTION, use_llm=False)
+    direct = server_atlas.ask(srv.EN_QUESTION, use_llm=False)
     # `ask --json`'s object, field for field, with doc_id/start/end added to each citation.
     expected = direct.public()
     assert set(body) >= PUBLIC_KEYS
@@ -83,7 +77,7 @@ def test_ask_returns_the_ask_json_object_plus_timings(client: httpx.Client, serv
 
 
 def test_cited_quote_is_in_the_source_document(client: httpx.Client) -> None:
-    body = client.post("/v1/ask", json={"question": EN_QUESTION}).json()
+    body = client.post("/v1/ask", json={"question": srv.EN_QUESTION}).json()
     citation = body["citations"][0]
     source = client.get(f"/v1/sources/{citation['doc_id']}")
     assert source.status_code == 200
@@ -98,7 +92,7 @@ def test_unknown_source_is_a_404_json(client: httpx.Client) -> None:
 
 
 def test_chinese_question(client: httpx.Client) -> None:
-    body = client.post("/v1/ask", json={"question": ZH_QUESTION}).json()
+    body = client.post("/v1/ask", json={"question": srv.ZH_QUESTION}).json()
     assert body["answered"] and body["citations"]
     assert re.search(r"[\u4e00-\u9fff]", body["answer"] + body["citations"][0]["quote"])
     check_citations(body)
@@ -116,11 +110,11 @@ def test_follow_up_with_history(client: httpx.Client) -> None:
 
 
 def test_ask_stream_events_add_up_to_the_answer(client: httpx.Client) -> None:
-    with client.stream("POST", "/v1/ask/stream", json={"question": EN_QUESTION}) as response:
+    with client.stream("POST", "/v1/ask/stream", json={"question": srv.EN_QUESTION}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         text = response.read().decode()
-    events = json_events(text)
+    events = srv.json_events(text)
     deltas = [data["text"] for event, data in events if event == "delta"]
     answers = [data for event, data in events if event == "answer"]
     assert len(deltas) > 1 and len(answers) == 1 and events[-1][0] == "answer"
@@ -135,7 +129,7 @@ def test_refused_question_is_refused_before_the_stream_starts(client: httpx.Clie
 # ---------------------------------------------------------------- the OpenAI-compatible API
 
 @pytest.fixture
-def openai_client(live: LiveServer) -> openai.OpenAI:
+def openai_client(live: srv.LiveServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0, timeout=60)
 
 
@@ -147,12 +141,12 @@ def test_openai_client_lists_the_model(openai_client: openai.OpenAI) -> None:
 def test_openai_client_non_streaming(openai_client: openai.OpenAI, server_atlas: Atlas) -> None:
     completion = openai_client.chat.completions.create(
         model="llm-atlas", messages=[{"role": "system", "content": "Be brief."},
-                                     {"role": "user", "content": EN_QUESTION}])
+                                     {"role": "user", "content": srv.EN_QUESTION}])
     assert completion.object == "chat.completion" and completion.model == "llm-atlas"
     choice = completion.choices[0]
     assert choice.finish_reason == "stop" and choice.message.role == "assistant"
     text = choice.message.content
-    answer = server_atlas.ask(EN_QUESTION)
+    answer = server_atlas.ask(srv.EN_QUESTION)
     assert text.startswith(answer.answer)
     assert "\n\nSources:\n[1] " in text and answer.citations[0].title in text
     assert completion.usage.total_tokens > 0
@@ -160,7 +154,7 @@ def test_openai_client_non_streaming(openai_client: openai.OpenAI, server_atlas:
 
 
 def test_openai_client_streaming_matches_non_streaming(openai_client: openai.OpenAI) -> None:
-    messages = [{"role": "user", "content": EN_QUESTION}]
+    messages = [{"role": "user", "content": srv.EN_QUESTION}]
     whole = openai_client.chat.completions.create(model="llm-atlas", messages=messages)
     chunks = list(openai_client.chat.completions.create(model="llm-atlas", messages=messages, stream=True,
                                                         stream_options={"include_usage": True}))
@@ -187,12 +181,12 @@ def test_openai_conversation_keeps_history(openai_client: openai.OpenAI) -> None
 
 
 def test_raw_stream_ends_with_done(client: httpx.Client) -> None:
-    body = {"model": "llm-atlas", "stream": True, "messages": [{"role": "user", "content": ZH_QUESTION}]}
+    body = {"model": "llm-atlas", "stream": True, "messages": [{"role": "user", "content": srv.ZH_QUESTION}]}
     with client.stream("POST", "/v1/chat/completions", json=body) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         text = response.read().decode()
     assert text.endswith("data: [DONE]\n\n")
-    events = json_events(text)
+    events = srv.json_events(text)
     assert all(data["object"] == "chat.completion.chunk" for _, data in events[:-1])
     content = "".join(d["choices"][0]["delta"].get("content", "") for _, d in events[:-1])
     assert "来源：\n[1] " in content  # a Chinese answer gets a Chinese sources heading
@@ -209,22 +203,22 @@ def test_openai_errors(openai_client: openai.OpenAI, client: httpx.Client) -> No
 # ---------------------------------------------------------------- auth, limits, errors
 
 def test_api_key_is_required_when_set(server_atlas: Atlas) -> None:
-    with running(server_atlas, server_settings(api_key="s3cret-key")) as server:
+    with srv.running(server_atlas, srv.server_settings(api_key="s3cret-key")) as server:
         url = server.url
         assert httpx.get(f"{url}/healthz").status_code == 200  # probes stay open
         assert httpx.get(f"{url}/").status_code == 200  # the page itself asks for the key
-        missing = httpx.post(f"{url}/v1/ask", json={"question": EN_QUESTION})
+        missing = httpx.post(f"{url}/v1/ask", json={"question": srv.EN_QUESTION})
         assert_error(missing, 401, "API key")
         assert missing.headers["www-authenticate"] == "Bearer"
         wrong = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer s3cret-kez"})
         assert_error(wrong, 401)
         assert_error(httpx.get(f"{url}/v1/sources/x", headers={"Authorization": "Basic s3cret-key"}), 401)
-        right = httpx.post(f"{url}/v1/ask", json={"question": EN_QUESTION},
+        right = httpx.post(f"{url}/v1/ask", json={"question": srv.EN_QUESTION},
                            headers={"Authorization": "Bearer s3cret-key"}, timeout=60)
         assert right.status_code == 200
         good = openai.OpenAI(base_url=f"{url}/v1", api_key="s3cret-key", max_retries=0)
         assert good.chat.completions.create(model="llm-atlas", messages=[
-            {"role": "user", "content": EN_QUESTION}]).choices[0].message.content
+            {"role": "user", "content": srv.EN_QUESTION}]).choices[0].message.content
         bad = openai.OpenAI(base_url=f"{url}/v1", api_key="nope", max_retries=0)
         with pytest.raises(openai.AuthenticationError):
             bad.models.list()
@@ -238,7 +232,7 @@ def test_too_long_question_is_a_clear_422(client: httpx.Client) -> None:
 
 
 def test_server_question_limit_can_be_stricter(server_atlas: Atlas) -> None:
-    with running(server_atlas, server_settings(max_question_chars=50)) as server:
+    with srv.running(server_atlas, srv.server_settings(max_question_chars=50)) as server:
         assert_error(httpx.post(f"{server.url}/v1/ask", json={"question": "y" * 51}), 422, "limit is 50")
 
 
@@ -254,7 +248,7 @@ def test_bad_json_and_bad_fields_are_422_json(client: httpx.Client) -> None:
 
 
 def test_large_bodies_are_413(server_atlas: Atlas) -> None:
-    with running(server_atlas, server_settings(max_body_bytes=2_000)) as server:
+    with srv.running(server_atlas, srv.server_settings(max_body_bytes=2_000)) as server:
         big = {"question": "hi", "history": [{"role": "user", "content": "z" * 3_000}]}
         assert_error(httpx.post(f"{server.url}/v1/ask", json=big), 413, "2000 bytes")
 
@@ -264,12 +258,12 @@ def test_large_bodies_are_413(server_atlas: Atlas) -> None:
 
         assert_error(httpx.post(f"{server.url}/v1/ask", content=chunked(),
                                 headers={"Content-Type": "application/json"}), 413)
-        small = httpx.post(f"{server.url}/v1/ask", json={"question": EN_QUESTION}, timeout=60)
+        small = httpx.post(f"{server.url}/v1/ask", json={"question": srv.EN_QUESTION}, timeout=60)
         assert small.status_code == 200
 
 
 def test_rate_limit_is_429_per_client(server_atlas: Atlas) -> None:
-    with running(server_atlas, server_settings(rate_limit_per_minute=3)) as server:
+    with srv.running(server_atlas, srv.server_settings(rate_limit_per_minute=3)) as server:
         statuses = [httpx.get(f"{server.url}/v1/models").status_code for _ in range(5)]
         assert statuses == [200, 200, 200, 429, 429]
         limited = httpx.get(f"{server.url}/v1/models")
@@ -279,11 +273,11 @@ def test_rate_limit_is_429_per_client(server_atlas: Atlas) -> None:
 
 
 def test_dead_llm_falls_back_to_the_extractive_answer(server_index_dir: Path) -> None:
-    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    atlas = Atlas.load(rag_settings(server_index_dir, llm_base_url=dead, llm_timeout=5), server_index_dir)
-    with running(atlas) as server:
+    dead = f"http://127.0.0.1:{srv.free_port()}/v1"  # nothing listens there
+    atlas = Atlas.load(srv.rag_settings(server_index_dir, llm_base_url=dead, llm_timeout=5), server_index_dir)
+    with srv.running(atlas) as server:
         started = time.monotonic()
-        response = httpx.post(f"{server.url}/v1/ask", json={"question": EN_QUESTION, "llm": True},
+        response = httpx.post(f"{server.url}/v1/ask", json={"question": srv.EN_QUESTION, "llm": True},
                               timeout=120)
         assert response.status_code == 200, response.text
         body = response.json()
@@ -291,13 +285,13 @@ def test_dead_llm_falls_back_to_the_extractive_answer(server_index_dir: Path) ->
         assert "extractive" in body["notice"] and "LLM" in body["notice"]
         assert time.monotonic() - started < 60
         chat = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0).chat
-        completion = chat.completions.create(
-            model="llm-atlas", messages=[{"role": "user", "content": EN_QUESTION}], extra_body={"llm": True})
+        messages = [{"role": "user", "content": srv.EN_QUESTION}]
+        completion = chat.completions.create(model="llm-atlas", messages=messages, extra_body={"llm": True})
         assert completion.model_extra["notice"] and "extractive" in completion.choices[0].message.content
 
 
-def test_twenty_concurrent_requests(client: httpx.Client, live: LiveServer) -> None:
-    questions = [EN_QUESTION, ZH_QUESTION, "Which license does Falcon-7B use?", "What is Alpaca?"]
+def test_twenty_concurrent_requests(client: httpx.Client, live: srv.LiveServer) -> None:
+    questions = [srv.EN_QUESTION, srv.ZH_QUESTION, "Which license does Falcon-7B use?", "What is Alpaca?"]
     expected = {q: client.post("/v1/ask", json={"question": q}).json()["answer"] for q in questions}
 
     def one(i: int) -> tuple[str, httpx.Response]:
@@ -332,12 +326,12 @@ class Failing:
 
 
 def test_unexpected_errors_are_json_without_a_trace(server_atlas: Atlas) -> None:
-    with running(Failing(server_atlas)) as server:
-        response = httpx.post(f"{server.url}/v1/ask", json={"question": EN_QUESTION})
+    with srv.running(Failing(server_atlas)) as server:
+        response = httpx.post(f"{server.url}/v1/ask", json={"question": srv.EN_QUESTION})
         assert_error(response, 500, "internal error")
         assert "secret internal detail" not in response.text
-        streamed = httpx.post(f"{server.url}/v1/ask/stream", json={"question": EN_QUESTION}).text
-        assert json_events(streamed)[-1][0] == "error" and "secret" not in streamed
+        streamed = httpx.post(f"{server.url}/v1/ask/stream", json={"question": srv.EN_QUESTION}).text
+        assert srv.json_events(streamed)[-1][0] == "error" and "secret" not in streamed
 
 
 def test_readyz_is_503_until_the_index_is_loaded(server_atlas: Atlas) -> None:
@@ -347,21 +341,21 @@ def test_readyz_is_503_until_the_index_is_loaded(server_atlas: Atlas) -> None:
         release.wait(30)
         return server_atlas
 
-    with running(slow_load, wait_ready=False) as server:
+    with srv.running(slow_load, wait_ready=False) as server:
         assert httpx.get(f"{server.url}/healthz").status_code == 200
         loading = httpx.get(f"{server.url}/readyz")
         assert loading.status_code == 503 and loading.json()["status"] == "loading"
-        assert_error(httpx.post(f"{server.url}/v1/ask", json={"question": EN_QUESTION}), 503, "loading")
+        assert_error(httpx.post(f"{server.url}/v1/ask", json={"question": srv.EN_QUESTION}), 503, "loading")
         release.set()
-        wait_for(f"{server.url}/readyz", timeout=30)
+        srv.wait_for(f"{server.url}/readyz", timeout=30)
 
 
 def test_a_failed_load_is_reported(tmp_path: Path) -> None:
     def missing() -> Atlas:
         raise IndexMissing(f"No index at {tmp_path}. Rebuild it with: llm-atlas ingest --index {tmp_path}")
 
-    with running(missing, wait_ready=False) as server:
-        failed = wait_for(f"{server.url}/readyz", status=503)
+    with srv.running(missing, wait_ready=False) as server:
+        failed = srv.wait_for(f"{server.url}/readyz", status=503)
         deadline = time.monotonic() + 10
         while failed.json()["status"] != "failed" and time.monotonic() < deadline:
             failed = httpx.get(f"{server.url}/readyz")
@@ -381,14 +375,14 @@ def test_chat_page_is_served_with_a_strict_policy(client: httpx.Client) -> None:
 # ---------------------------------------------------------------- the command line
 
 def test_serve_command_warns_without_a_key_on_a_public_interface(server_index_dir: Path) -> None:
-    port = free_port()
+    port = srv.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_ATLAS_")}
     command = [str(Path(sys.executable).with_name("llm-atlas")), "serve", "--host", "0.0.0.0",
                "--port", str(port), "--index", str(server_index_dir)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(f"http://127.0.0.1:{port}/readyz", timeout=120)
-        answer = httpx.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": EN_QUESTION}, timeout=60)
+        srv.wait_for(f"http://127.0.0.1:{port}/readyz", timeout=120)
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": srv.EN_QUESTION}, timeout=60)
         assert answer.status_code == 200 and answer.json()["citations"]
     finally:
         process.terminate()

@@ -15,14 +15,19 @@ from schemathesis.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-pytest_plugins = ["conftest_server"]  # the session index and the shared server
+try:  # tests/ is a package in some layouts and not in others
+    from tests.integration import conftest_server as srv
+except ModuleNotFoundError:
+    import conftest_server as srv
+
+pytest_plugins = [srv.__name__]  # the session index and the shared server
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 # schemathesis.pytest.from_fixture does not work with pytest 9, so the strategy is driven by hand.
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
-def test_no_server_errors_and_responses_match_the_schema(live, mode: GenerationMode) -> None:
+def test_no_server_errors_and_responses_match_the_schema(live: srv.LiveServer, mode: GenerationMode) -> None:
     schema = schemathesis.openapi.from_url(f"{live.url}/openapi.json")
 
     @given(case=schema.as_strategy(generation_mode=mode))

@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import uvicorn
-from fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlack
 
 from rag.schema import Answer, Turn
 from rag.service import Atlas
@@ -30,6 +29,7 @@ from rag.settings import RagSettings
 from server.settings import ServerSettings
 from server.slack import APOLOGY, PLACEHOLDER, USAGE, asgi_app, build_app
 from server.slack_format import answer_message, unescape
+from tests.integration.fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlack
 
 pytestmark = pytest.mark.slow  # builds the real index once (~20 s)
 
@@ -458,7 +458,7 @@ def test_cli_socket_mode_answers(fake: FakeSlack, index_dir: Path, tmp_path: Pat
     """`llm-atlas slack` (Socket Mode): connects to the WebSocket URL from apps.connections.open,
     acks envelopes, answers events and /ask."""
     pytest.importorskip("websockets")
-    from fake_slack import FakeSocketMode
+    from tests.integration.fake_slack import FakeSocketMode
 
     log = tmp_path / "bot.log"
     env = bot_env(fake, SLACK_APP_TOKEN=fake.app_token)
@@ -466,10 +466,14 @@ def test_cli_socket_mode_answers(fake: FakeSlack, index_dir: Path, tmp_path: Pat
         fake.socket_mode_url = slack_ws.url
         channel = new_channel()
         event = user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")
-        envelope_id = slack_ws.push("events_api", json.loads(envelope(event)))
+        payload = json.loads(envelope(event))
+        envelope_id = slack_ws.push("events_api", payload)
         assert slack_ws.wait_ack(envelope_id) == {"envelope_id": envelope_id}
+        retry_id = slack_ws.push("events_api", payload, retry_attempt=1)
+        assert slack_ws.wait_ack(retry_id) == {"envelope_id": retry_id}
         [update] = fake.wait_for("chat.update", channel)
-        assert fake.calls_to("chat.postMessage", channel)[0].params["thread_ts"] == event["ts"]
+        [post] = fake.calls_to("chat.postMessage", channel)  # the retry was not answered
+        assert post.params["thread_ts"] == event["ts"]
 
         command = {"command": "/ask", "text": "What is llama.cpp?", "user_id": USER, "channel_id": channel,
                    "team_id": TEAM_ID, "response_url": fake.response_url(f"sm-{channel}"),

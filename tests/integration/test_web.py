@@ -18,9 +18,13 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (
 from rag.schema import Answer, Citation  # noqa: E402
 from rag.service import Atlas  # noqa: E402
 
-pytest_plugins = ["conftest_server"]  # the session index and the shared server
-pytest.register_assert_rewrite("conftest_server")
-from conftest_server import EN_QUESTION, ZH_QUESTION, LiveServer, running, server_settings  # noqa: E402
+pytest.register_assert_rewrite("tests.integration.conftest_server", "conftest_server")
+try:  # tests/ is a package in some layouts and not in others
+    from tests.integration import conftest_server as srv
+except ModuleNotFoundError:
+    import conftest_server as srv
+
+pytest_plugins = [srv.__name__]  # the session index and the shared server
 
 # Without the background-networking flags chromium keeps dialing Google, which this network refuses.
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -67,12 +71,12 @@ def ask(page: sync_api.Page, question: str) -> sync_api.Locator:
     return answer
 
 
-def test_ask_see_the_answer_stream_in_and_open_a_citation(page: sync_api.Page, live: LiveServer) -> None:
-    expected = httpx.post(f"{live.url}/v1/ask", json={"question": EN_QUESTION}, timeout=60).json()
+def test_ask_see_the_answer_stream_in_and_open_a_citation(page: sync_api.Page, live: srv.LiveServer) -> None:
+    expected = httpx.post(f"{live.url}/v1/ask", json={"question": srv.EN_QUESTION}, timeout=60).json()
     page.goto(live.url)
-    answer = ask(page, EN_QUESTION)
+    answer = ask(page, srv.EN_QUESTION)
 
-    assert page.locator(".msg.user").first.text_content() == EN_QUESTION
+    assert page.locator(".msg.user").first.text_content() == srv.EN_QUESTION
     assert answer.locator(".text").text_content() == expected["answer"]
     renders = [r for r in page.evaluate("window.__renders") if r.strip() and not r.startswith("Searching")]
     partial = [r for r in renders if r != expected["answer"]]
@@ -97,7 +101,7 @@ def test_ask_see_the_answer_stream_in_and_open_a_citation(page: sync_api.Page, l
     assert page.text_content("#citation-quote") == first["quote"]
 
 
-def test_follow_up_keeps_the_conversation(page: sync_api.Page, live: LiveServer) -> None:
+def test_follow_up_keeps_the_conversation(page: sync_api.Page, live: srv.LiveServer) -> None:
     page.goto(live.url)
     first = ask(page, "Who released Llama 2?")
     first_text = first.locator(".text").text_content()
@@ -111,11 +115,11 @@ def test_follow_up_keeps_the_conversation(page: sync_api.Page, live: LiveServer)
     page.click("#new-chat")
     assert page.locator(".msg").count() == 0
     with page.expect_request("**/v1/ask/stream") as request:
-        ask(page, EN_QUESTION)
+        ask(page, srv.EN_QUESTION)
     assert json.loads(request.value.post_data)["history"] == []
 
 
-def test_chinese_page_and_question(page: sync_api.Page, live: LiveServer) -> None:
+def test_chinese_page_and_question(page: sync_api.Page, live: srv.LiveServer) -> None:
     page.goto(live.url)
     page.click("#lang-toggle")
     assert page.text_content("#send") == "提问"
@@ -126,7 +130,7 @@ def test_chinese_page_and_question(page: sync_api.Page, live: LiveServer) -> Non
     page.dispatch_event("#question", "keydown", {"key": "Enter", "isComposing": True})
     assert page.locator(".msg").count() == 0
 
-    answer = ask(page, ZH_QUESTION)
+    answer = ask(page, srv.ZH_QUESTION)
     assert answer.locator(".sources li").count() >= 1
     answer.locator(".text .cite").first.click()
     assert page.text_content("#citation-quote")
@@ -135,7 +139,7 @@ def test_chinese_page_and_question(page: sync_api.Page, live: LiveServer) -> Non
 
 
 def test_page_asks_for_the_api_key_and_sends_it(browser: sync_api.Browser, server_atlas: Atlas) -> None:
-    with running(server_atlas, server_settings(api_key="page-key")) as server:
+    with srv.running(server_atlas, srv.server_settings(api_key="page-key")) as server:
         context = browser.new_context()
         context.set_default_timeout(60_000)
         page = context.new_page()
@@ -146,7 +150,7 @@ def test_page_asks_for_the_api_key_and_sends_it(browser: sync_api.Browser, serve
         page.click("#key-save")
         assert page.evaluate("localStorage.getItem('llm-atlas.apiKey')") == "page-key"
         with page.expect_request("**/v1/ask/stream") as request:
-            answer = ask(page, EN_QUESTION)
+            answer = ask(page, srv.EN_QUESTION)
         assert request.value.headers["authorization"] == "Bearer page-key"
         assert answer.locator(".sources li").count() >= 1
         context.close()
@@ -172,7 +176,7 @@ class Hostile:
 
 
 def test_untrusted_text_is_never_markup(page: sync_api.Page, server_atlas: Atlas) -> None:
-    with running(Hostile(server_atlas)) as server:
+    with srv.running(Hostile(server_atlas)) as server:
         page.goto(server.url)
         answer = ask(page, "anything")
         answer.locator(".text .cite").click()
