@@ -1,5 +1,5 @@
-"""The Slack bot end to end: the real bolt app served over HTTP by uvicorn, signed Events API
-requests, the real Atlas over a freshly built index, and a fake Slack Web API on loopback."""
+"""The Slack bot end to end: the real bolt app served over HTTP by uvicorn (and Socket Mode),
+signed Events API requests, the real Atlas over the session's index, and a fake Slack on loopback."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from server.slack import APOLOGY, PLACEHOLDER, USAGE, asgi_app, build_app
 from server.slack_format import answer_message, unescape
 from tests.integration.fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlack
 
-pytestmark = pytest.mark.slow  # builds the real index once (~20 s)
+pytestmark = pytest.mark.slow  # the real index (tests/conftest.py builds it once per session)
 
 SECRET = "test-signing-secret"
 USER = "UHUMAN1"
@@ -60,26 +60,6 @@ class RecordingAtlas:
     def call_for(self, question: str) -> tuple[str, list[Turn], Answer | None]:
         with self.lock:
             return next(c for c in self.asked if c[0] == question)
-
-
-@pytest.fixture(scope="module")
-def index_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's shared index when tests/conftest.py provides one; else one built here."""
-    try:
-        return request.getfixturevalue("bundled_index")
-    except pytest.FixtureLookupError:
-        pass
-    from ingest.pipeline import run_ingest
-    from ingest.settings import IngestSettings
-
-    path = tmp_path_factory.mktemp("slack-index")
-    run_ingest(None, IngestSettings(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def atlas(index_dir: Path) -> Atlas:
-    return Atlas.load(RagSettings(use_llm=False), index_dir)  # extractive: deterministic, no endpoint
 
 
 @pytest.fixture(scope="module")
@@ -431,14 +411,15 @@ def bot_env(fake: FakeSlack, **extra: str) -> dict:
                      **extra)
 
 
-def test_cli_http_mode_answers(fake: FakeSlack, index_dir: Path, tmp_path: Path) -> None:
+def test_cli_http_mode_answers(fake: FakeSlack, bundled_index: Path, tmp_path: Path) -> None:
     """`llm-atlas slack --http` as a process: the same endpoint, started the way users start it."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = tmp_path / "bot.log"
     env = bot_env(fake, SLACK_SIGNING_SECRET=SECRET)
-    with bot_process("--http", "--port", str(port), "--index", str(index_dir), env=env, log_path=log) as proc:
+    args = ("--http", "--port", str(port), "--index", str(bundled_index))
+    with bot_process(*args, env=env, log_path=log) as proc:
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -454,7 +435,7 @@ def test_cli_http_mode_answers(fake: FakeSlack, index_dir: Path, tmp_path: Path)
     assert update.result["ok"] and "<https://" in section_text(update.params["blocks"])
 
 
-def test_cli_socket_mode_answers(fake: FakeSlack, index_dir: Path, tmp_path: Path) -> None:
+def test_cli_socket_mode_answers(fake: FakeSlack, bundled_index: Path, tmp_path: Path) -> None:
     """`llm-atlas slack` (Socket Mode): connects to the WebSocket URL from apps.connections.open,
     acks envelopes, answers events and /ask."""
     pytest.importorskip("websockets")
@@ -462,7 +443,7 @@ def test_cli_socket_mode_answers(fake: FakeSlack, index_dir: Path, tmp_path: Pat
 
     log = tmp_path / "bot.log"
     env = bot_env(fake, SLACK_APP_TOKEN=fake.app_token)
-    with FakeSocketMode() as slack_ws, bot_process("--index", str(index_dir), env=env, log_path=log):
+    with FakeSocketMode() as slack_ws, bot_process("--index", str(bundled_index), env=env, log_path=log):
         fake.socket_mode_url = slack_ws.url
         channel = new_channel()
         event = user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")
