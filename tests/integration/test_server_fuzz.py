@@ -15,6 +15,7 @@ from schemathesis.checks import (  # noqa: E402
     status_code_conformance,
 )
 
+pytest.register_assert_rewrite("tests.integration.conftest_server", "conftest_server")
 try:  # tests/ is a package in some layouts and not in others
     from tests.integration import conftest_server as srv
 except ModuleNotFoundError:
