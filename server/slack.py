@@ -32,6 +32,7 @@ log = logging.getLogger("llm_atlas.slack")
 PLACEHOLDER = ":mag: Looking it up…"
 APOLOGY = "Sorry, something went wrong while I was answering. Please try again in a moment."
 USAGE = "Ask me a question about large language models, e.g. `/ask What is RLHF?`"
+CANT_ANSWER = "Sorry, I can't answer that: "
 HISTORY_TURNS = 12  # earlier thread messages passed to the core; older ones rarely change the query
 TURN_CHARS = 4000  # per history turn, so a pasted log cannot crowd out the question
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -100,7 +101,7 @@ class SlackBot:
             header = f"<@{command['user_id']}> asked: {escape(question)}"
             message = answer_message(self.atlas.ask(question), header=header)
         except QuestionError as exc:
-            respond(text=escape(f"Sorry, I can't answer that: {exc}"), response_type="ephemeral")
+            respond(text=escape(f"{CANT_ANSWER}{exc}"), response_type="ephemeral")
             return
         except Exception:
             log.exception("answering /ask failed")
@@ -139,7 +140,7 @@ class SlackBot:
         try:
             message = answer_message(self.atlas.ask(question, history=history))
         except QuestionError as exc:
-            message = {"text": escape(f"Sorry, I can't answer that: {exc}")}
+            message = {"text": escape(f"{CANT_ANSWER}{exc}")}
         except Exception:
             log.exception("answering %s:%s failed", channel, ts)
             message = {"text": APOLOGY}
@@ -161,8 +162,8 @@ class SlackBot:
             mine = bool(msg.get("user") and msg.get("user") == bot_user_id) or bool(
                 bot_id and msg.get("bot_id") == bot_id)
             text = msg.get("text", "")
-            if mine and text in (PLACEHOLDER, APOLOGY, USAGE):
-                continue
+            if mine and text.startswith((PLACEHOLDER, APOLOGY, USAGE, CANT_ANSWER)):
+                continue  # our notices are not answers; as history they would only mislead
             content = clean_user_text(text, bot_user_id)[:TURN_CHARS]
             if content:
                 turns.append(Turn(role="assistant" if mine else "user", content=content))
@@ -179,7 +180,7 @@ class SlackBot:
             client.chat_update(channel=channel, ts=ts, text=message["text"])
 
 
-def drop_retries(req: BoltRequest, resp: BoltResponse, next: Any) -> BoltResponse:
+def drop_retries(req: BoltRequest, next: Any) -> BoltResponse:
     """Slack retries an event it thinks we missed; the first delivery is already being answered,
     so a retry is acknowledged and dropped (the SeenCache catches the rest). Socket Mode mirrors
     its envelope's retry_attempt into this header, "0" on a first delivery."""

@@ -40,15 +40,17 @@ USER = "UHUMAN1"
 class RecordingAtlas:
     """The real Atlas, remembering what the bot asked it (question, history) and what it answered."""
 
-    def __init__(self, atlas: Atlas, fail: bool = False):
+    def __init__(self, atlas: Atlas, fail: bool = False, delay: float = 0.0):
         self.atlas = atlas
         self.fail = fail
+        self.delay = delay
         self.asked: list[tuple[str, list[Turn], Answer | None]] = []
         self.lock = threading.Lock()
 
     def ask(self, question: str, history: Sequence[Turn | dict] | None = None) -> Answer:
         answer = None
         try:
+            time.sleep(self.delay)
             if self.fail:
                 raise RuntimeError("index went away")
             answer = self.atlas.ask(question, history=history)
@@ -198,6 +200,9 @@ def test_thread_follow_up_carries_history(events_url: str, fake: FakeSlack, reco
     send(events_url, envelope(first))
     fake.wait_for("chat.update", channel)
 
+    # A colleague chimes in without mentioning the bot (no event), then the follow-up mention.
+    fake.add_user_message(channel, "UCOLLEAGUE", "I think it is the biggest open model &amp; new",
+                          thread_ts=first["ts"])
     follow_up = user_says(fake, channel, f"<@{BOT_USER_ID}> How many parameters does it have?",
                           thread_ts=first["ts"])
     assert send(events_url, envelope(follow_up)).status_code == 200
@@ -208,8 +213,9 @@ def test_thread_follow_up_carries_history(events_url: str, fake: FakeSlack, reco
     assert replies.params["ts"] == first["ts"]
     _, history, _ = recorder.call_for("How many parameters does it have?")
     _, _, first_answer = recorder.call_for("What is Falcon 180B?")
-    assert [t.role for t in history] == ["user", "assistant"]
+    assert [t.role for t in history] == ["user", "assistant", "user"]
     assert history[0].content == "What is Falcon 180B?"
+    assert history[2].content == "I think it is the biggest open model & new"
     assert first_answer is not None
     assert history[1].content == " ".join(unescape(answer_message(first_answer)["text"]).split())
     # The reply went into the same thread.
@@ -329,6 +335,17 @@ def test_failure_becomes_a_polite_message(atlas: Atlas, fake: FakeSlack) -> None
         send(url, envelope(user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")))
         [update] = fake.wait_for("chat.update", channel)
     assert update.params["text"] == APOLOGY
+
+
+def test_slow_answers_do_not_delay_the_ack(atlas: Atlas, fake: FakeSlack) -> None:
+    with serve_bot(RecordingAtlas(atlas, delay=4.0), fake) as url:
+        channel = new_channel()
+        started = time.perf_counter()
+        response = send(url, envelope(user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")))
+        acked = time.perf_counter() - started
+        [update] = fake.wait_for("chat.update", channel)
+    assert response.status_code == 200 and acked < 1.0
+    assert update.at - started >= 4.0 and update.result["ok"]
 
 
 def test_llm_failure_falls_back_with_notice(atlas: Atlas, fake: FakeSlack) -> None:
