@@ -115,12 +115,19 @@ class Gazetteer:
             names[key] = [form for form, _ in forms.most_common(5)]
         return cls(names, vocabulary)
 
+    def is_written_as_name(self, token: str, key: str) -> bool:
+        """'vicuna' names Vicuna (the corpus never writes it in lower case); 'recipe' names nothing
+        unless capitalised, since the corpus also uses it as a plain word."""
+        if token[:1].isupper() or looks_like_name(token):
+            return True
+        return all(form[:1].isupper() or looks_like_name(form) for form in self.names[key])
+
     def find(self, text: str) -> list[str]:
         """Entity keys named in a text, in order of first mention, without repeats."""
         found: list[str] = []
         for token in candidate_names(text):
             key = entity_key(token)
-            if key in self.names and key not in found:
+            if key in self.names and key not in found and self.is_written_as_name(token, key):
                 found.append(key)
         return found
 

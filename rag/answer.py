@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import candidate_names, entity_key
+from ingest.tokenize import tokenize
 from rag.citations import build_citations, fix_markers
 from rag.conversation import carry_entities
 from rag.extractive import extractive_answer
@@ -17,9 +18,10 @@ from rag.schema import Answer, Context, Turn
 if TYPE_CHECKING:
     from rag.service import Atlas
 
-# Below both, retrieval found nothing on topic (cosine of USE-m3; summed BM25).
-MIN_DENSE = 0.22
-MIN_LEXICAL = 2.0
+# Off-topic questions: the passages cover almost none of the question's words, or nothing is
+# semantically close (USE-m3 cosine) and the question names no model the corpus knows.
+MIN_COVERAGE = 0.2
+MIN_DENSE_WITHOUT_ENTITY = 0.25
 
 REFUSALS = {
     "en": {"unknown": "The corpus does not say: it never mentions {names}, so I can't answer that.",
@@ -34,6 +36,17 @@ def refusal(reason: str, lang: str, retrieval: Retrieval | None, timings: dict, 
     text = REFUSALS.get(lang, REFUSALS["en"])[reason].format(names=", ".join(names or []))
     return Answer(answer=text, answered=False, mode="refusal", notice=notice, timings=timings,
                   query=retrieval.query if retrieval else None)
+
+
+def coverage(searcher, query: str, retrieval: Retrieval) -> float:
+    """IDF-weighted share of the question's words (or their translations) found in the passages."""
+    concepts = searcher.concepts(query)
+    if not concepts:
+        return 1.0
+    found: set[str] = set()
+    for p in retrieval.passages:
+        found.update(tokenize(f"{p.title} {p.section_path} {p.text}"))
+    return sum(w for options, w in concepts if options & found) / sum(w for _, w in concepts)
 
 
 def display_names(question: str, searcher) -> dict[str, str]:
@@ -65,7 +78,8 @@ def answer_question(atlas: Atlas, question: str, history: list[Turn], k: int, us
 
     if retrieval.unknown:
         return refusal("unknown", lang, retrieval, timings, notice, retrieval.unknown)
-    if retrieval.best_dense < MIN_DENSE and retrieval.best_lexical < MIN_LEXICAL or not retrieval.passages:
+    if (not retrieval.passages or coverage(searcher, query, retrieval) < MIN_COVERAGE
+            or (retrieval.best_dense < MIN_DENSE_WITHOUT_ENTITY and not retrieval.entities)):
         return refusal("weak", lang, retrieval, timings, notice)
 
     passages = retrieval.passages

@@ -157,8 +157,3 @@ def answer_message(answer: Answer, header: str | None = None) -> dict:
     text, _ = trim(plain_markers(body), TEXT_LIMIT)
     return {"text": text, "blocks": (head + tail)[:MAX_BLOCKS]}
 
-
-def text_message(text: str) -> dict:
-    """A plain notice (placeholder, apology) as text + one section, so chat.update replaces old blocks."""
-    body, _ = trim(escape(text), SECTION_LIMIT)
-    return {"text": body, "blocks": [_section(body)]}

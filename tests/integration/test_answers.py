@@ -1,0 +1,144 @@
+"""Answers from the real index: citations, refusals, comparisons, follow-ups, the CLI and eval."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.service import Atlas, QuestionError
+
+REPO = Path(__file__).parents[2]
+
+
+def test_answer_cites_exact_spans(atlas: Atlas) -> None:
+    answer = atlas.ask("How was Vicuna trained?")
+    assert answer.answered and answer.mode == "extractive"
+    assert "ShareGPT" in answer.answer and "[" in answer.answer
+    assert len(answer.contexts) == atlas.settings.top_k
+    for c in answer.citations:
+        doc = atlas.document(c.doc_id)
+        assert doc["text"][c.start : c.end] == c.quote
+        assert f"[{c.n}]" in answer.answer
+        assert c.title and c.url
+    public = answer.public(id="q1")
+    assert set(public) == {"id", "answer", "answered", "citations", "contexts"}
+    assert set(public["citations"][0]) == {"n", "title", "url", "section", "quote"}
+
+
+def test_english_question_finds_chinese_evidence(atlas: Atlas) -> None:
+    answer = atlas.ask("How many natural languages and programming languages is BLOOM trained on?")
+    assert "46" in answer.answer and "13" in answer.answer
+    assert any(c.language == "zh" for c in atlas.searcher.search(answer.query, 5).passages)
+
+
+def test_chinese_question(atlas: Atlas) -> None:
+    answer = atlas.ask("ChatGLM-6B 有多少参数？")
+    assert answer.answered and "62 亿" in answer.answer
+
+
+@pytest.mark.parametrize("question", ["What is the parameter count of GPT-5?", "Claude 3 的上下文窗口有多长？",
+                                      "What is the recipe for a good sourdough bread?"])
+def test_refuses_what_the_corpus_does_not_support(atlas: Atlas, question: str) -> None:
+    answer = atlas.ask(question)
+    assert answer.answered is False and not answer.citations and not answer.contexts
+    assert "does not say" in answer.answer or "没有相关信息" in answer.answer
+
+
+def test_comparison_has_a_block_per_model(atlas: Atlas) -> None:
+    answer = atlas.ask("Compare Alpaca and Vicuna: base model, training data and training cost.")
+    assert "**Alpaca**" in answer.answer and "**Vicuna**" in answer.answer
+    alpaca, vicuna = answer.answer.split("**Vicuna**")
+    assert "[" in alpaca and "[" in vicuna
+
+
+def test_follow_up_carries_the_model(atlas: Atlas) -> None:
+    history = [{"role": "user", "content": "How was Vicuna trained?"},
+               {"role": "assistant", "content": "On ShareGPT conversations [1]."}]
+    answer = atlas.ask("And how much did it cost to train?", history=history)
+    assert "Vicuna" in answer.query
+    assert "300" in answer.answer
+
+
+def test_bad_questions_are_clear_errors(atlas: Atlas) -> None:
+    with pytest.raises(QuestionError, match="empty"):
+        atlas.ask("   ")
+    with pytest.raises(QuestionError, match="limit is 2000"):
+        atlas.ask("why " * 1000)
+
+
+def test_retrieval_is_interleaved_across_languages(atlas: Atlas) -> None:
+    passages = atlas.searcher.search("What data was Stanford Alpaca fine-tuned on?", 6).passages
+    languages = [p.language for p in passages]
+    assert languages.count("zh") >= 2 and languages.count("en") >= 2
+
+
+def run_cli(*args: str, index: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LLM_ATLAS_INDEX_DIR": str(index)}
+    env.pop("LLM_ATLAS_LLM_BASE_URL", None)
+    return subprocess.run(list(args), capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_ask_cli_json(bundled_index: Path) -> None:
+    out = run_cli("ask", "How was Vicuna trained?", "--json", index=bundled_index)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["answered"] and data["citations"] and data["contexts"]
+    assert {"n", "title", "url", "section", "quote"} == set(data["citations"][0])
+
+
+def test_ask_cli_pretty_and_errors(bundled_index: Path) -> None:
+    out = run_cli("ask", "What is QLoRA?", index=bundled_index)
+    assert out.returncode == 0 and "Sources" in out.stdout and "[1]" in out.stdout
+    empty = run_cli("ask", "", index=bundled_index)
+    assert empty.returncode == 2 and "empty" in empty.stderr and "Traceback" not in empty.stderr
+    huge = run_cli("ask", "x" * 5000, index=bundled_index)
+    assert huge.returncode == 2 and "limit" in huge.stderr and "Traceback" not in huge.stderr
+
+
+def test_ask_builds_the_index_when_missing(tmp_path: Path) -> None:
+    out = run_cli("ask", "What is llama.cpp?", "--json", index=tmp_path / "fresh")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["answered"]
+    assert (tmp_path / "fresh" / "current" / "manifest.json").exists()
+
+
+def test_ask_reports_a_corrupt_index(tmp_path: Path, bundled_index: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(bundled_index, broken, symlinks=True)
+    (broken / "current" / "store.sqlite").write_bytes(b"not a database")
+    out = run_cli("ask", "How was Vicuna trained?", index=broken)
+    assert out.returncode == 2 and "llm-atlas ingest --index" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_default_ask_never_imports_torch(bundled_index: Path) -> None:
+    code = ("import sys; sys.argv=['ask','How was Vicuna trained?','--json']\n"
+            "from server.cli import ask_main\n"
+            "try:\n    ask_main()\nexcept SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules or 'sentence_transformers' in sys.modules else 'NO-TORCH')")
+    out = run_cli(sys.executable, "-c", code, index=bundled_index)
+    assert out.stdout.strip().endswith("NO-TORCH"), out.stdout[-300:] + out.stderr[-500:]
+
+
+def test_eval_command_writes_answers_and_scores(tmp_path: Path, bundled_index: Path) -> None:
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in [
+        {"id": "a", "question": "How was Vicuna trained?", "type": "fact", "facts": [["ShareGPT"]],
+         "evidence": [["ShareGPT"]]},
+        {"id": "b", "question": "And what did it cost?", "type": "numeric", "facts": [["300"]], "evidence": [],
+         "history": [{"role": "user", "content": "How was Vicuna trained?"}]},
+        {"id": "c", "question": "What is the parameter count of GPT-5?", "type": "unanswerable", "facts": [],
+         "evidence": []},
+    ]), encoding="utf-8")
+    out = run_cli("llm-atlas", "eval", str(qa), "--out", str(tmp_path / "answers.jsonl"), index=bundled_index)
+    assert out.returncode == 0, out.stderr
+    assert "evidence_recall@5=1.0" in out.stdout and "refusal_accuracy=1.0" in out.stdout
+    lines = [json.loads(x) for x in (tmp_path / "answers.jsonl").read_text().splitlines()]
+    assert [x["id"] for x in lines] == ["a", "b", "c"]
+    assert lines[2]["answered"] is False and "300" in lines[1]["answer"]
