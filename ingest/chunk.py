@@ -68,7 +68,7 @@ def parse_units(text: str, markdown: bool) -> list[Unit]:
             paragraph.clear()
 
     in_table = False
-    for idx, (start, end, line) in enumerate(lines):
+    for idx, (start, _end, line) in enumerate(lines):
         stripped = line.strip()
         if not stripped:
             flush()
@@ -143,10 +143,20 @@ def chunk_document(doc: Document, chunk_chars: int = 600, markdown: bool = True)
         for a, b in spans:
             span = text[a:b]
             span_context = "" if a <= context_at < b else context
-            chunks.append(Chunk(
-                chunk_id=f"{doc.doc_id}#{len(chunks)}", doc_id=doc.doc_id, title=doc.title, url=doc.url,
-                section=[h for _, h in headings], language=detect_language(span) if len(span) > 20
-                else doc.language, start=a, end=b, text=span, context=span_context))
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{doc.doc_id}#{len(chunks)}",
+                    doc_id=doc.doc_id,
+                    title=doc.title,
+                    url=doc.url,
+                    section=[h for _, h in headings],
+                    language=detect_language(span) if len(span) > 20 else doc.language,
+                    start=a,
+                    end=b,
+                    text=span,
+                    context=span_context,
+                )
+            )
 
     def flush() -> None:
         if not group:
@@ -166,7 +176,7 @@ def chunk_document(doc: Document, chunk_chars: int = 600, markdown: bool = True)
             continue
         if unit.kind == "header":
             flush()
-            table_header = text[unit.start:unit.end]
+            table_header = text[unit.start : unit.end]
             header_at = unit.start
             group.append(Unit(unit.start, unit.end, "row"))
             continue

@@ -17,16 +17,68 @@ from dataclasses import dataclass, field
 # Words of site chrome, promotion and comment widgets (Chinese and English). One such word
 # in a long content line is normal ("备受关注"); several in a short line are not.
 PROMO_WORDS = (
-    "点赞", "收藏", "关注", "评论", "转发", "分享", "扫码", "扫描", "二维码", "领取", "免费", "私信", "私戳",
-    "红包", "余额", "充值", "支付", "打赏", "阅读全文", "展开全文", "相关推荐", "相关文章", "版权声明",
-    "本文链接", "原文链接", "登录", "注册", "举报", "粉丝", "博主", "一键", "VIP", "APP", "文章数量", "管理员",
-    "抵扣", "付费", "资源包", "大礼包", "插入图片", "公众号", "加群", "获取方式", "订阅", "专栏", "浏览量",
+    "点赞",
+    "收藏",
+    "关注",
+    "评论",
+    "转发",
+    "分享",
+    "扫码",
+    "扫描",
+    "二维码",
+    "领取",
+    "免费",
+    "私信",
+    "私戳",
+    "红包",
+    "余额",
+    "充值",
+    "支付",
+    "打赏",
+    "阅读全文",
+    "展开全文",
+    "相关推荐",
+    "相关文章",
+    "版权声明",
+    "本文链接",
+    "原文链接",
+    "登录",
+    "注册",
+    "举报",
+    "粉丝",
+    "博主",
+    "一键",
+    "VIP",
+    "APP",
+    "文章数量",
+    "管理员",
+    "抵扣",
+    "付费",
+    "资源包",
+    "大礼包",
+    "插入图片",
+    "公众号",
+    "加群",
+    "获取方式",
+    "订阅",
+    "专栏",
+    "浏览量",
     "阅读量",
 )
-PROMO_EN = ("VIP", "Copyright", "All rights reserved", "Sign in", "Sign up", "Subscribe", "Share this",
-            "Advertisement", "Cookie policy", "Read more")
+PROMO_EN = (
+    "VIP",
+    "Copyright",
+    "All rights reserved",
+    "Sign in",
+    "Sign up",
+    "Subscribe",
+    "Share this",
+    "Advertisement",
+    "Cookie policy",
+    "Read more",
+)
 PROMO_RE = re.compile("|".join([re.escape(w) for w in PROMO_WORDS] + [rf"\b{re.escape(w)}\b" for w in PROMO_EN]))
-EMOJI_RE = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B50\u2B55\uFE0F]")
+EMOJI_RE = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2b55\ufe0f]")
 COUNTER_RE = re.compile(r"^[\s•·\-*]*\d{1,7}\s*[kKwW万+]?\s*$")
 TIME_AGO_RE = re.compile(r"\d+\s*(秒|分钟|小时|天|周|个月|月|年)前|\d+\s+(minutes?|hours?|days?|months?|years?) ago")
 # Search-result snippets highlight matched words by padding them with spaces: "大 语言 模型 ".
@@ -77,9 +129,10 @@ def drop_toc(lines: list[str]) -> list[str]:
         if lines[i].strip() in TOC_MARKERS:
             j = i + 1
             rest = {line.strip() for line in lines[i + 40 :]}
-            while j < len(lines) and (not lines[j].strip() or
-                                      (len(lines[j].strip()) < 60 and lines[j].strip() in
-                                       {line.strip() for line in lines[j + 1 :]})):
+            while j < len(lines) and (
+                not lines[j].strip()
+                or (len(lines[j].strip()) < 60 and lines[j].strip() in {line.strip() for line in lines[j + 1 :]})
+            ):
                 j += 1
             if j > i + 1 and rest:
                 i = j
@@ -162,9 +215,16 @@ def html_to_markdown(html: str) -> tuple[str, str | None]:
     """Main content of an HTML page as markdown (headings and tables kept), plus its title."""
     import trafilatura
 
-    body = trafilatura.extract(html, output_format="markdown", include_tables=True, include_formatting=True,
-                               include_links=False, include_images=False, include_comments=False,
-                               favor_recall=True)
+    body = trafilatura.extract(
+        html,
+        output_format="markdown",
+        include_tables=True,
+        include_formatting=True,
+        include_links=False,
+        include_images=False,
+        include_comments=False,
+        favor_recall=True,
+    )
     meta = trafilatura.extract_metadata(html)
     title = meta.title if meta is not None else None
     if not body:
@@ -192,10 +252,24 @@ def to_text(content: str, fmt: str) -> tuple[str, str | None]:
 
 
 # Spun text writes digits inside names and numbers as Chinese numerals: "LLama两", "GPT-四", "二017年".
-_NUMERALS = {"〇": "0", "零": "0", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4", "五": "5",
-             "六": "6", "七": "7", "八": "8", "九": "9"}
-_SPUN_AFTER_LATIN = re.compile(r"(?<=[A-Za-z0-9][-.])([〇一二两三四五六七八九])|(?<=[A-Za-z0-9])([二两])"
-                               r"(?![个种位款者项类部名条倍大])")
+_NUMERALS = {
+    "〇": "0",
+    "零": "0",
+    "一": "1",
+    "二": "2",
+    "两": "2",
+    "三": "3",
+    "四": "4",
+    "五": "5",
+    "六": "6",
+    "七": "7",
+    "八": "8",
+    "九": "9",
+}
+_SPUN_AFTER_LATIN = re.compile(
+    r"(?<=[A-Za-z0-9][-.])([〇一二两三四五六七八九])|(?<=[A-Za-z0-9])([二两])"
+    r"(?![个种位款者项类部名条倍大])"
+)
 _SPUN_BEFORE_DIGIT = re.compile(r"([〇二两三四五六七八九])(?=[0-9])")
 
 

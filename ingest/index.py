@@ -8,6 +8,7 @@ index loadable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import numpy as np
 from ingest.entities import Gazetteer
 from ingest.schema import Chunk, Document
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REBUILD_HINT = "Rebuild it with: llm-atlas ingest --index {dir}"
 
 
@@ -54,15 +55,29 @@ SCHEMA = """
 CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT, url TEXT, source TEXT, language TEXT,
     license TEXT, sha256 TEXT, text_sha256 TEXT, raw_chars INTEGER, text TEXT);
 CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE, doc_id TEXT, title TEXT, url TEXT,
-    section TEXT, language TEXT, start INTEGER, "end" INTEGER, text TEXT, context TEXT, entities TEXT);
+    section TEXT, language TEXT, start INTEGER, "end" INTEGER, text TEXT, context TEXT, entities TEXT,
+    embed_sha TEXT);
 CREATE INDEX chunks_doc ON chunks(doc_id);
 """
 
 
-def write_index(index_dir: Path, documents: Sequence[tuple[Document, str]], chunks: Sequence[Chunk],
-                chunk_entities: Sequence[list[str]], vectors: np.ndarray, tokens: Sequence[list[str]],
-                gazetteer: Gazetteer, manifest: dict[str, Any], bm25: BM25Params | None = None,
-                lexicon: dict[str, dict[str, list[str]]] | None = None) -> Path:
+def embed_sha(chunk: Chunk) -> str:
+    """Key of a chunk's vector: the same embedded text gives the same vector."""
+    return hashlib.sha256(chunk.embed_text().encode()).hexdigest()
+
+
+def write_index(
+    index_dir: Path,
+    documents: Sequence[tuple[Document, str]],
+    chunks: Sequence[Chunk],
+    chunk_entities: Sequence[list[str]],
+    vectors: np.ndarray,
+    tokens: Sequence[list[str]],
+    gazetteer: Gazetteer,
+    manifest: dict[str, Any],
+    bm25: BM25Params | None = None,
+    lexicon: dict[str, dict[str, list[str]]] | None = None,
+) -> Path:
     """Write a complete new version and make it current. `documents` pairs each doc with its text hash."""
     import bm25s
     import faiss
@@ -87,22 +102,50 @@ def write_index(index_dir: Path, documents: Sequence[tuple[Document, str]], chun
 
     db = sqlite3.connect(tmp / "store.sqlite")
     db.executescript(SCHEMA)
-    db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)", [
-        (d.doc_id, d.title, d.url, d.source, d.language, d.license, d.sha256, text_sha, d.raw_chars, d.text)
-        for d, text_sha in documents])
-    db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
-        (row, c.chunk_id, c.doc_id, c.title, c.url, json.dumps(c.section, ensure_ascii=False), c.language,
-         c.start, c.end, c.text, c.context, json.dumps(ents))
-        for row, (c, ents) in enumerate(zip(chunks, chunk_entities))])
+    db.executemany(
+        "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [
+            (d.doc_id, d.title, d.url, d.source, d.language, d.license, d.sha256, text_sha, d.raw_chars, d.text)
+            for d, text_sha in documents
+        ],
+    )
+    db.executemany(
+        "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                row,
+                c.chunk_id,
+                c.doc_id,
+                c.title,
+                c.url,
+                json.dumps(c.section, ensure_ascii=False),
+                c.language,
+                c.start,
+                c.end,
+                c.text,
+                c.context,
+                json.dumps(ents),
+                embed_sha(c),
+            )
+            for row, (c, ents) in enumerate(zip(chunks, chunk_entities))
+        ],
+    )
     db.commit()
     db.close()
 
     (tmp / "gazetteer.json").write_text(json.dumps(gazetteer.to_json(), ensure_ascii=False), encoding="utf-8")
-    (tmp / "lexicon.json").write_text(json.dumps(lexicon or {"en2zh": {}, "zh2en": {}}, ensure_ascii=False),
-                                      encoding="utf-8")
-    full_manifest = {**manifest, "format_version": FORMAT_VERSION, "chunks": len(chunks),
-                     "documents": len(documents), "dimension": int(vectors.shape[1]),
-                     "bm25": {"k1": bm25.k1, "b": bm25.b}, "created": time.time()}
+    (tmp / "lexicon.json").write_text(
+        json.dumps(lexicon or {"en2zh": {}, "zh2en": {}}, ensure_ascii=False), encoding="utf-8"
+    )
+    full_manifest = {
+        **manifest,
+        "format_version": FORMAT_VERSION,
+        "chunks": len(chunks),
+        "documents": len(documents),
+        "dimension": int(vectors.shape[1]),
+        "bm25": {"k1": bm25.k1, "b": bm25.b},
+        "created": time.time(),
+    }
     (tmp / "manifest.json").write_text(json.dumps(full_manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     for path in tmp.rglob("*"):
         if path.is_file():
@@ -133,8 +176,9 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     try:
         return json.loads((version / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexCorrupt(f"Index manifest at {version} is unreadable ({exc}). "
-                           + REBUILD_HINT.format(dir=index_dir)) from exc
+        raise IndexCorrupt(
+            f"Index manifest at {version} is unreadable ({exc}). " + REBUILD_HINT.format(dir=index_dir)
+        ) from exc
 
 
 class ChunkRecord(dict):
@@ -150,11 +194,15 @@ class Index:
         version = current_version(self.index_dir)
         hint = REBUILD_HINT.format(dir=self.index_dir)
         if self.manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexIncompatible(f"Index format {self.manifest.get('format_version')} is not the supported "
-                                    f"format {FORMAT_VERSION}. " + hint)
+            raise IndexIncompatible(
+                f"Index format {self.manifest.get('format_version')} is not the supported "
+                f"format {FORMAT_VERSION}. " + hint
+            )
         if embedder_name and self.manifest.get("embedder") != embedder_name:
-            raise IndexIncompatible(f"Index was built with embedder '{self.manifest.get('embedder')}', but "
-                                    f"'{embedder_name}' is configured. " + hint)
+            raise IndexIncompatible(
+                f"Index was built with embedder '{self.manifest.get('embedder')}', but "
+                f"'{embedder_name}' is configured. " + hint
+            )
         try:
             import bm25s
             import faiss
@@ -165,14 +213,16 @@ class Index:
             self.lexicon = json.loads((version / "lexicon.json").read_text("utf-8"))
             self.db_path = version / "store.sqlite"
             self._local = threading.local()
-            self.languages = np.array([row[0] for row in self._db().execute(
-                "SELECT language FROM chunks ORDER BY row")])
+            self.languages = np.array(
+                [row[0] for row in self._db().execute("SELECT language FROM chunks ORDER BY row")]
+            )
         except Exception as exc:  # faiss, bm25s and sqlite raise many types on damaged files
-            raise IndexCorrupt(f"Index at {version} is damaged ({exc.__class__.__name__}: {exc}). "
-                               + hint) from exc
+            raise IndexCorrupt(f"Index at {version} is damaged ({exc.__class__.__name__}: {exc}). " + hint) from exc
         if self.faiss.ntotal != len(self.languages):
-            raise IndexCorrupt(f"Index at {version} is inconsistent ({self.faiss.ntotal} vectors, "
-                               f"{len(self.languages)} chunks). " + hint)
+            raise IndexCorrupt(
+                f"Index at {version} is inconsistent ({self.faiss.ntotal} vectors, "
+                f"{len(self.languages)} chunks). " + hint
+            )
 
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -189,16 +239,29 @@ class Index:
         if not rows:
             return []
         marks = ",".join("?" * len(rows))
-        found = {r["row"]: r for r in self._db().execute(f"SELECT * FROM chunks WHERE row IN ({marks})",
-                                                          [int(r) for r in rows])}
+        found = {
+            r["row"]: r
+            for r in self._db().execute(f"SELECT * FROM chunks WHERE row IN ({marks})", [int(r) for r in rows])
+        }
         out = []
         for row in rows:
             rec = found[int(row)]
-            out.append(ChunkRecord(row=rec["row"], chunk_id=rec["chunk_id"], doc_id=rec["doc_id"],
-                                   title=rec["title"], url=rec["url"], section=json.loads(rec["section"]),
-                                   language=rec["language"], start=rec["start"], end=rec["end"],
-                                   text=rec["text"], context=rec["context"],
-                                   entities=json.loads(rec["entities"])))
+            out.append(
+                ChunkRecord(
+                    row=rec["row"],
+                    chunk_id=rec["chunk_id"],
+                    doc_id=rec["doc_id"],
+                    title=rec["title"],
+                    url=rec["url"],
+                    section=json.loads(rec["section"]),
+                    language=rec["language"],
+                    start=rec["start"],
+                    end=rec["end"],
+                    text=rec["text"],
+                    context=rec["context"],
+                    entities=json.loads(rec["entities"]),
+                )
+            )
         return out
 
     def rows_mentioning(self, entity_keys: Sequence[str]) -> np.ndarray:
@@ -206,17 +269,26 @@ class Index:
         if not entity_keys:
             return np.zeros(0, dtype=np.int64)
         clauses = " OR ".join("entities LIKE ?" for _ in entity_keys)
-        rows = self._db().execute(f"SELECT row FROM chunks WHERE {clauses}",
-                                  [f'%"{k}"%' for k in entity_keys]).fetchall()
+        rows = (
+            self._db().execute(f"SELECT row FROM chunks WHERE {clauses}", [f'%"{k}"%' for k in entity_keys]).fetchall()
+        )
         return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def embed_rows(self) -> dict[str, int]:
+        """embed_sha -> row, to reuse vectors of unchanged chunks."""
+        return {sha: row for row, sha in self._db().execute("SELECT row, embed_sha FROM chunks")}
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
         rec = self._db().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return dict(rec) if rec else None
 
     def documents(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._db().execute(
-            "SELECT doc_id, title, url, source, language, sha256, text_sha256 FROM documents")]
+        return [
+            dict(r)
+            for r in self._db().execute(
+                "SELECT doc_id, title, url, source, language, sha256, text_sha256 FROM documents"
+            )
+        ]
 
     def vectors(self) -> np.ndarray:
         return np.load(current_version(self.index_dir) / "vectors.npy", allow_pickle=False)

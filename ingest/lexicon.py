@@ -19,7 +19,29 @@ from ingest.tokenize import CJK_RE, stem
 DOMAIN_TERMS = Path(__file__).parent / "data" / "domain_terms.tsv"
 CEDICT_LINE_RE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/$")
 NOISE_RE = re.compile(r"\([^)]*\)|\bCL:.*|\bsth\b|\bsb\b|\bsomething\b|\bsomebody\b|\bone's\b|\betc\b")
-STOP = frozenset("to a an the of and or in on for with by as be is are it its one".split())
+STOP = frozenset(
+    [
+        "to",
+        "a",
+        "an",
+        "the",
+        "of",
+        "and",
+        "or",
+        "in",
+        "on",
+        "for",
+        "with",
+        "by",
+        "as",
+        "be",
+        "is",
+        "are",
+        "it",
+        "its",
+        "one",
+    ]
+)
 
 
 def cedict_path() -> Path:

@@ -12,8 +12,7 @@ from urllib.parse import urlparse
 
 from ingest.schema import RawSource
 
-FORMATS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".txt": "text",
-           ".pdf": "pdf"}
+FORMATS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "pdf"}
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,7 @@ def load_url(url: str, max_bytes: int, timeout: float) -> RawSource:
     if fmt != "pdf" and response.charset_encoding:
         try:
             text = data.decode(response.charset_encoding)
-            return RawSource(source=url, url=url, content=text, format=fmt,
-                             sha256=hashlib.sha256(data).hexdigest())
+            return RawSource(source=url, url=url, content=text, format=fmt, sha256=hashlib.sha256(data).hexdigest())
         except (LookupError, UnicodeDecodeError):
             pass  # a wrong charset header: detect instead
     return source_from_bytes(data, url, fmt, url=url)
@@ -153,7 +151,13 @@ def iter_bundled_corpus(max_bytes: int) -> Iterator[RawSource | Skipped]:
     for entry in manifest["documents"]:
         path = CORPUS_DIR / entry["path"]
         try:
-            yield load_file(path, max_bytes, title=entry["title"], url=entry.get("url"),
-                            license=entry.get("license"), language=entry.get("language"))
+            yield load_file(
+                path,
+                max_bytes,
+                title=entry["title"],
+                url=entry.get("url"),
+                license=entry.get("license"),
+                language=entry.get("language"),
+            )
         except (LoadError, OSError) as exc:
             yield Skipped(str(path), str(exc))

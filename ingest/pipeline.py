@@ -19,7 +19,7 @@ import numpy as np
 from ingest.chunk import chunk_document, detect_language
 from ingest.clean import CleanReport, clean_lines, template_lines, to_text
 from ingest.entities import Gazetteer, family_key
-from ingest.index import Index, IndexProblem, write_index
+from ingest.index import Index, IndexProblem, embed_sha, write_index
 from ingest.lexicon import build_lexicon
 from ingest.load import Skipped, iter_bundled_corpus, iter_sources
 from ingest.schema import Chunk, Document, RawSource
@@ -27,6 +27,10 @@ from ingest.settings import IngestSettings
 from ingest.tokenize import tokenize
 
 Progress = Callable[[str, int, int], None]
+
+# Bump when cleaning, chunking, tokenizing or the gazetteer change: the next ingest then
+# rebuilds the lexical index and metadata (vectors of unchanged chunk texts are still reused).
+PIPELINE_VERSION = 3
 
 
 @dataclass
@@ -68,8 +72,11 @@ def title_for(raw: RawSource, found: str | None, text: str) -> str:
 
 
 def load_sources(targets: Iterable[str] | None, settings: IngestSettings) -> tuple[list[RawSource], list[Skipped]]:
-    items = (iter_bundled_corpus(settings.max_file_bytes) if not targets
-             else iter_sources(targets, settings.max_file_bytes, settings.fetch_timeout))
+    items = (
+        iter_bundled_corpus(settings.max_file_bytes)
+        if not targets
+        else iter_sources(targets, settings.max_file_bytes, settings.fetch_timeout)
+    )
     sources, skipped = [], []
     for item in items:
         (skipped if isinstance(item, Skipped) else sources).append(item)
@@ -98,10 +105,19 @@ def clean_documents(sources: list[RawSource], report: IngestReport) -> list[Docu
             continue
         source_key = raw.url if raw.url and raw.source.startswith("http") else raw.source
         doc_id = doc_id_for(source_key)
-        documents.append(Document(
-            doc_id=doc_id, title=title_for(raw, found_title, cleaned), url=raw.url or raw.source,
-            source=raw.source, language=raw.language or detect_language(cleaned), license=raw.license,
-            sha256=raw.sha256, text=cleaned, raw_chars=len(raw.content)))
+        documents.append(
+            Document(
+                doc_id=doc_id,
+                title=title_for(raw, found_title, cleaned),
+                url=raw.url or raw.source,
+                source=raw.source,
+                language=raw.language or detect_language(cleaned),
+                license=raw.license,
+                sha256=raw.sha256,
+                text=cleaned,
+                raw_chars=len(raw.content),
+            )
+        )
     return documents
 
 
@@ -116,8 +132,13 @@ def previous_index(index_dir: Path, embedder: str) -> Index | None:
         return None  # nothing reusable: build from scratch
 
 
-def run_ingest(targets: list[str] | None, settings: IngestSettings, index_dir: Path | None = None,
-               progress: Progress | None = None, add: bool = False) -> IngestReport:
+def run_ingest(
+    targets: list[str] | None,
+    settings: IngestSettings,
+    index_dir: Path | None = None,
+    progress: Progress | None = None,
+    add: bool = False,
+) -> IngestReport:
     """Build or update the index at `index_dir` from `targets` (the bundled corpus when empty)."""
     from ingest.embed import make_embedder
 
@@ -144,7 +165,8 @@ def run_ingest(targets: list[str] | None, settings: IngestSettings, index_dir: P
     report.documents = len(documents)
     report.changed_documents = len(documents) - len(unchanged)
     report.removed_documents = len(set(prev_docs) - set(hashes))
-    if prev and report.changed_documents == 0 and report.removed_documents == 0:
+    same_pipeline = bool(prev) and prev.manifest.get("pipeline_version") == PIPELINE_VERSION
+    if same_pipeline and report.changed_documents == 0 and report.removed_documents == 0:
         report.up_to_date = True
         report.chunks = len(prev)
         report.reused_chunks = len(prev)
@@ -156,18 +178,13 @@ def run_ingest(targets: list[str] | None, settings: IngestSettings, index_dir: P
         chunks.extend(chunk_document(doc, settings.chunk_chars, markdown=not doc.source.endswith(".txt")))
     report.chunks = len(chunks)
 
-    # Reuse vectors of unchanged documents; embed the rest in batches.
+    # Reuse the vectors of chunks whose embedded text is unchanged; embed the rest in batches.
     embedder = make_embedder(settings.embedder, settings.embed_batch_size)
-    old_rows: dict[str, int] = {}
-    old_vectors = None
-    if prev and unchanged:
-        old_vectors = prev.vectors()
-        for rec in prev.chunks(list(range(len(prev)))):
-            if rec["doc_id"] in unchanged:
-                old_rows[rec["chunk_id"]] = rec["row"]
-    todo = [i for i, c in enumerate(chunks) if c.chunk_id not in old_rows]
+    old_rows = prev.embed_rows() if prev else {}
+    old_vectors = prev.vectors() if prev and old_rows else None
+    shas = [embed_sha(c) for c in chunks]
+    todo = [i for i, sha in enumerate(shas) if sha not in old_rows]
     dimension = old_vectors.shape[1] if old_vectors is not None else None
-    vectors: np.ndarray | None = None
     embed_started = time.perf_counter()
     batch = settings.embed_batch_size
     new_vectors = []
@@ -186,9 +203,9 @@ def run_ingest(targets: list[str] | None, settings: IngestSettings, index_dir: P
     vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
     if new_vectors:
         vectors[todo] = np.vstack(new_vectors)
-    for i, c in enumerate(chunks):
-        if c.chunk_id in old_rows:
-            vectors[i] = old_vectors[old_rows[c.chunk_id]]
+    for i, sha in enumerate(shas):
+        if sha in old_rows:
+            vectors[i] = old_vectors[old_rows[sha]]
 
     progress("indexing", 0, 1)
     embed_texts = [c.embed_text() for c in chunks]
@@ -198,11 +215,24 @@ def run_ingest(targets: list[str] | None, settings: IngestSettings, index_dir: P
     for text in embed_texts:
         keys = gazetteer.find(text)
         chunk_entities.append(sorted(set(keys) | {family_key(k) for k in keys}))
-    manifest = {"embedder": settings.embedder, "chunk_chars": settings.chunk_chars,
-                "sources": {d.doc_id: d.sha256 for d in documents}}
+    manifest = {
+        "embedder": settings.embedder,
+        "chunk_chars": settings.chunk_chars,
+        "pipeline_version": PIPELINE_VERSION,
+        "sources": {d.doc_id: d.sha256 for d in documents},
+    }
     lexicon = build_lexicon({t for toks in tokens for t in toks})
-    write_index(index_dir, [(d, hashes[d.doc_id]) for d in documents], chunks, chunk_entities, vectors,
-                tokens, gazetteer, manifest, lexicon=lexicon)
+    write_index(
+        index_dir,
+        [(d, hashes[d.doc_id]) for d in documents],
+        chunks,
+        chunk_entities,
+        vectors,
+        tokens,
+        gazetteer,
+        manifest,
+        lexicon=lexicon,
+    )
     progress("indexing", 1, 1)
     report.seconds = time.perf_counter() - started
     return report

@@ -24,18 +24,34 @@ MIN_COVERAGE = 0.2
 MIN_DENSE_WITHOUT_ENTITY = 0.25
 
 REFUSALS = {
-    "en": {"unknown": "The corpus does not say: it never mentions {names}, so I can't answer that.",
-           "weak": "The corpus does not say: I found no passage that answers this question."},
-    "zh": {"unknown": "语料库中没有相关信息：其中从未提到 {names}，因此无法回答。",
-           "weak": "语料库中没有相关信息：没有找到能回答这个问题的段落。"},
+    "en": {
+        "unknown": "The corpus does not say: it never mentions {names}, so I can't answer that.",
+        "weak": "The corpus does not say: I found no passage that answers this question.",
+    },
+    "zh": {
+        "unknown": "语料库中没有相关信息：其中从未提到 {names}，因此无法回答。",
+        "weak": "语料库中没有相关信息：没有找到能回答这个问题的段落。",
+    },
 }
 
 
-def refusal(reason: str, lang: str, retrieval: Retrieval | None, timings: dict, notice: str | None = None,
-            names: list[str] | None = None) -> Answer:
+def refusal(
+    reason: str,
+    lang: str,
+    retrieval: Retrieval | None,
+    timings: dict,
+    notice: str | None = None,
+    names: list[str] | None = None,
+) -> Answer:
     text = REFUSALS.get(lang, REFUSALS["en"])[reason].format(names=", ".join(names or []))
-    return Answer(answer=text, answered=False, mode="refusal", notice=notice, timings=timings,
-                  query=retrieval.query if retrieval else None)
+    return Answer(
+        answer=text,
+        answered=False,
+        mode="refusal",
+        notice=notice,
+        timings=timings,
+        query=retrieval.query if retrieval else None,
+    )
 
 
 def coverage(searcher, query: str, retrieval: Retrieval) -> float:
@@ -54,8 +70,9 @@ def display_names(question: str, searcher) -> dict[str, str]:
     return {**{k: v[0] for k, v in searcher.gazetteer.names.items() if k in names}, **names}
 
 
-def answer_question(atlas: Atlas, question: str, history: list[Turn], k: int, use_llm: bool,
-                    language: str | None) -> Answer:
+def answer_question(
+    atlas: Atlas, question: str, history: list[Turn], k: int, use_llm: bool, language: str | None
+) -> Answer:
     settings, searcher = atlas.settings, atlas.searcher
     timings: dict[str, float] = {}
     lang = language or detect_language(question)
@@ -78,8 +95,11 @@ def answer_question(atlas: Atlas, question: str, history: list[Turn], k: int, us
 
     if retrieval.unknown:
         return refusal("unknown", lang, retrieval, timings, notice, retrieval.unknown)
-    if (not retrieval.passages or coverage(searcher, query, retrieval) < MIN_COVERAGE
-            or (retrieval.best_dense < MIN_DENSE_WITHOUT_ENTITY and not retrieval.entities)):
+    if (
+        not retrieval.passages
+        or coverage(searcher, query, retrieval) < MIN_COVERAGE
+        or (retrieval.best_dense < MIN_DENSE_WITHOUT_ENTITY and not retrieval.entities)
+    ):
         return refusal("weak", lang, retrieval, timings, notice)
 
     passages = retrieval.passages
@@ -101,17 +121,35 @@ def answer_question(atlas: Atlas, question: str, history: list[Turn], k: int, us
                 problems.append(f"{unsupported} sentence(s) have no supporting passage")
             citations = build_citations(text, passages)
             if citations:
-                return Answer(answer=text, answered=True, citations=citations, contexts=contexts, mode="llm",
-                              notice="; ".join(problems) or None, query=retrieval.query, timings=timings)
+                return Answer(
+                    answer=text,
+                    answered=True,
+                    citations=citations,
+                    contexts=contexts,
+                    mode="llm",
+                    notice="; ".join(problems) or None,
+                    query=retrieval.query,
+                    timings=timings,
+                )
             notice = "The LLM answer cited no passage; the extractive answer is shown instead."
         except Exception as exc:  # dead, slow or erroring endpoint: fall back, and say so
-            notice = (f"The LLM endpoint failed ({exc.__class__.__name__}: {str(exc)[:120]}); "
-                      "this is the extractive answer.")
+            notice = (
+                f"The LLM endpoint failed ({exc.__class__.__name__}: {str(exc)[:120]}); this is the extractive answer."
+            )
 
-    text, quotes = extractive_answer(searcher, question if query == question else query, retrieval,
-                                     display_names(query, searcher))
+    text, quotes = extractive_answer(
+        searcher, question if query == question else query, retrieval, display_names(query, searcher)
+    )
     timings["answer"] = round(time.perf_counter() - started, 4)
     if not text:
         return refusal("weak", lang, retrieval, timings, notice)
-    return Answer(answer=text, answered=True, citations=build_citations(text, passages, quotes),
-                  contexts=contexts, mode="extractive", notice=notice, query=retrieval.query, timings=timings)
+    return Answer(
+        answer=text,
+        answered=True,
+        citations=build_citations(text, passages, quotes),
+        contexts=contexts,
+        mode="extractive",
+        notice=notice,
+        query=retrieval.query,
+        timings=timings,
+    )

@@ -67,8 +67,9 @@ def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) 
     return re.sub(r"[ \t]+\n", "\n", "".join(pieces)).strip(), removed, unsupported
 
 
-def build_citations(answer: str, passages: list[Passage],
-                    quotes: dict[int, list[Sentence]] | None = None) -> list[Citation]:
+def build_citations(
+    answer: str, passages: list[Passage], quotes: dict[int, list[Sentence]] | None = None
+) -> list[Citation]:
     """One citation per passage the answer marks, quoting the exact supporting span."""
     by_n = {p.n: p for p in passages}
     cited = []
@@ -86,6 +87,16 @@ def build_citations(answer: str, passages: list[Passage],
             quote = passage.text[start - passage.start : end - passage.start]
         else:
             start, end, quote = passage.start, passage.end, passage.text
-        cited.append(Citation(n=n, title=passage.title, url=passage.url, section=passage.section_path,
-                              quote=quote, doc_id=passage.doc_id, start=start, end=end))
+        cited.append(
+            Citation(
+                n=n,
+                title=passage.title,
+                url=passage.url,
+                section=passage.section_path,
+                quote=quote,
+                doc_id=passage.doc_id,
+                start=start,
+                end=end,
+            )
+        )
     return sorted(cited, key=lambda c: c.n)

@@ -6,8 +6,8 @@ none; with an LLM configured, the LLM rewrites the question (in English and Chin
 
 from __future__ import annotations
 
-from rag.schema import Turn
 from rag.retrieve import HybridSearcher
+from rag.schema import Turn
 
 
 def carry_entities(searcher: HybridSearcher, question: str, history: list[Turn]) -> str:

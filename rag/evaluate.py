@@ -45,15 +45,21 @@ def score(questions: list[dict], answers: dict[str, dict], k: int = 5) -> dict[s
         return round(sum(xs) / len(xs), 3) if xs else None
 
     out: dict[str, float | int | None] = {
-        "n": len(questions), f"evidence_recall@{k}": mean(recall), "fact_coverage": mean(coverage),
-        "answered_rate": mean(answered), "refusal_accuracy": mean(refused), "citation_valid": mean(cited)}
+        "n": len(questions),
+        f"evidence_recall@{k}": mean(recall),
+        "fact_coverage": mean(coverage),
+        "answered_rate": mean(answered),
+        "refusal_accuracy": mean(refused),
+        "citation_valid": mean(cited),
+    }
     for kind, values in sorted(by_type.items()):
         out[f"{kind}"] = mean(values)
     return out
 
 
-def run_eval(atlas: Atlas, qa_file: Path, out: Path, use_llm: bool | None = None,
-             k: int | None = None) -> dict[str, float | int | None]:
+def run_eval(
+    atlas: Atlas, qa_file: Path, out: Path, use_llm: bool | None = None, k: int | None = None
+) -> dict[str, float | int | None]:
     """Answer every question (honouring `history`), write one answer per line, return the scores."""
     questions = [json.loads(line) for line in qa_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     answers: dict[str, dict] = {}

@@ -11,18 +11,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-
 from ingest.entities import family_key
 from ingest.tokenize import tokenize
 from rag.retrieve import HybridSearcher, Retrieval
 from rag.sentences import Sentence, readable, split_sentences
 
-NUMERIC_Q_RE = re.compile(r"\b(how (many|much|long|large|big)|when|what year|size|cost|score|number|count)\b"
-                          r"|多少|几|多长|多大|何时|什么时候|哪一年|成本|花费|得分|分数", re.IGNORECASE)
+NUMERIC_Q_RE = re.compile(
+    r"\b(how (many|much|long|large|big)|when|what year|size|cost|score|number|count)\b"
+    r"|多少|几|多长|多大|何时|什么时候|哪一年|成本|花费|得分|分数",
+    re.IGNORECASE,
+)
 NUMBER_RE = re.compile(r"\d|[一二三四五六七八九十百千万亿]+[万亿]")
 MAX_SENTENCE_CHARS = 400
-JUNK_RE = re.compile(r"https?://|\]\(|[{}]|^\s*[-*]?\s*(Use|Run|Install|pip|conda|git|cd|python)\b|\w+\s*=\s*\S",
-                     re.IGNORECASE)
+JUNK_RE = re.compile(
+    r"https?://|\]\(|[{}]|^\s*[-*]?\s*(Use|Run|Install|pip|conda|git|cd|python)\b|\w+\s*=\s*\S", re.IGNORECASE
+)
 
 
 def symbol_ratio(text: str) -> float:
@@ -30,8 +33,9 @@ def symbol_ratio(text: str) -> float:
     return symbols / max(1, len(text))
 
 
-SUBQUESTION_RE = re.compile(r"[?？;；]|,?\s+and\s+(?=(how|what|which|when|who|where|why|on|in|with)\b)|，(?=.*[?？])",
-                            re.IGNORECASE)
+SUBQUESTION_RE = re.compile(
+    r"[?？;；]|,?\s+and\s+(?=(how|what|which|when|who|where|why|on|in|with)\b)|，(?=.*[?？])", re.IGNORECASE
+)
 
 
 @dataclass(eq=False)  # compared by identity
@@ -45,8 +49,9 @@ class Scored:
 def sub_questions(question: str) -> list[str]:
     """'How many tokens ..., and on how many chips?' -> two parts, each to be answered."""
     parts = [p.strip() for p in SUBQUESTION_RE.split(question) if p and len(p.strip()) > 3]
-    return [p for p in parts if p.lower() not in ("how", "what", "which", "when", "who", "where", "why", "on",
-                                                  "in", "with")] or [question]
+    return [
+        p for p in parts if p.lower() not in ("how", "what", "which", "when", "who", "where", "why", "on", "in", "with")
+    ] or [question]
 
 
 def char_bigrams(text: str) -> set[str]:
@@ -60,8 +65,9 @@ def similar(a: str, b: str) -> bool:
 
 
 def score_sentences(searcher: HybridSearcher, question: str, retrieval: Retrieval) -> list[Scored]:
-    sentences = [s for p in retrieval.passages for s in split_sentences(p)
-                 if len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row]
+    sentences = [
+        s for p in retrieval.passages for s in split_sentences(p) if len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row
+    ]
     if not sentences:
         return []
     concepts = searcher.concepts(question)
@@ -152,8 +158,9 @@ def render(items: list[Scored]) -> str:
     return " ".join(parts)
 
 
-def extractive_answer(searcher: HybridSearcher, question: str, retrieval: Retrieval,
-                      names: dict[str, str]) -> tuple[str, dict[int, list[Sentence]]]:
+def extractive_answer(
+    searcher: HybridSearcher, question: str, retrieval: Retrieval, names: dict[str, str]
+) -> tuple[str, dict[int, list[Sentence]]]:
     """The answer text with [n] markers, and the sentences quoted for each n."""
     scored = score_sentences(searcher, question, retrieval)
     if not scored:
@@ -163,8 +170,12 @@ def extractive_answer(searcher: HybridSearcher, question: str, retrieval: Retrie
         blocks, chosen_all = [], []
         for key, numbers in retrieval.per_entity.items():
             family = {key, family_key(key)}
-            own = [s for s in scored if s.sentence.passage.n in numbers and
-                   (family & s.entities or family & set(s.sentence.passage.entities))]
+            own = [
+                s
+                for s in scored
+                if s.sentence.passage.n in numbers
+                and (family & s.entities or family & set(s.sentence.passage.entities))
+            ]
             chosen = pick(own, 3, 500, floor=best * 0.5)
             chosen_all += chosen
             if chosen:
@@ -178,5 +189,3 @@ def extractive_answer(searcher: HybridSearcher, question: str, retrieval: Retrie
         for sentence in with_continuation(item.sentence):
             quotes.setdefault(sentence.passage.n, []).append(sentence)
     return text, quotes
-
-

@@ -50,25 +50,40 @@ def chat_model(settings: RagSettings) -> Any:
         try:
             from langchain_community.chat_models import ChatLlamaCpp
         except ImportError as exc:
-            raise ImportError("A local GGUF model needs: pip install 'llm-atlas[llamacpp]' langchain-community") from exc
-        return ChatLlamaCpp(model_path=settings.llm_model[5:], temperature=settings.llm_temperature,
-                            n_ctx=4096, max_tokens=512, verbose=False)
+            raise ImportError(
+                "A local GGUF model needs: pip install 'llm-atlas[llamacpp]' langchain-community"
+            ) from exc
+        return ChatLlamaCpp(
+            model_path=settings.llm_model[5:],
+            temperature=settings.llm_temperature,
+            n_ctx=4096,
+            max_tokens=512,
+            verbose=False,
+        )
     from langchain_openai import ChatOpenAI
 
-    return ChatOpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "not-needed",
-                      model=settings.llm_model, temperature=settings.llm_temperature,
-                      timeout=settings.llm_timeout, max_retries=0, streaming=True)
+    return ChatOpenAI(
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key or "not-needed",
+        model=settings.llm_model,
+        temperature=settings.llm_temperature,
+        timeout=settings.llm_timeout,
+        max_retries=0,
+        streaming=True,
+    )
 
 
 def answer_chain(settings: RagSettings) -> Any:
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-    prompt = ChatPromptTemplate.from_messages([
-        ("system", SYSTEM_PROMPT),
-        MessagesPlaceholder("history"),
-        ("human", USER_PROMPT),
-    ])
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", SYSTEM_PROMPT),
+            MessagesPlaceholder("history"),
+            ("human", USER_PROMPT),
+        ]
+    )
     return prompt | chat_model(settings) | StrOutputParser()
 
 
@@ -76,13 +91,19 @@ def history_messages(history: list[Turn]) -> list[tuple[str, str]]:
     return [("human" if t.role == "user" else "ai", t.content) for t in history[-6:]]
 
 
-def llm_answer(settings: RagSettings, question: str, passages: list[Passage], history: list[Turn],
-               language: str) -> str:
+def llm_answer(
+    settings: RagSettings, question: str, passages: list[Passage], history: list[Turn], language: str
+) -> str:
     """The model's answer text (raises on endpoint failure; the caller falls back)."""
     chain = answer_chain(settings)
-    return chain.invoke({"passages": format_passages(passages), "question": question,
-                         "history": history_messages(history),
-                         "language": LANGUAGE_NAMES.get(language, "English")}).strip()
+    return chain.invoke(
+        {
+            "passages": format_passages(passages),
+            "question": question,
+            "history": history_messages(history),
+            "language": LANGUAGE_NAMES.get(language, "English"),
+        }
+    ).strip()
 
 
 def rewrite_query(settings: RagSettings, question: str, history: list[Turn]) -> str | None:
@@ -90,10 +111,15 @@ def rewrite_query(settings: RagSettings, question: str, history: list[Turn]) -> 
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-    prompt = ChatPromptTemplate.from_messages([
-        ("system", REWRITE_PROMPT), MessagesPlaceholder("history"), ("human", "{question}")])
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", REWRITE_PROMPT), MessagesPlaceholder("history"), ("human", "{question}")]
+    )
     reply = (prompt | chat_model(settings) | StrOutputParser()).invoke(
-        {"history": history_messages(history), "question": question})
-    lines = [line.split(":", 1)[1].strip() for line in reply.splitlines()
-             if line.strip().upper().startswith(("EN:", "ZH:")) and ":" in line]
+        {"history": history_messages(history), "question": question}
+    )
+    lines = [
+        line.split(":", 1)[1].strip()
+        for line in reply.splitlines()
+        if line.strip().upper().startswith(("EN:", "ZH:")) and ":" in line
+    ]
     return "\n".join(lines) if lines else None

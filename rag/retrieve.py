@@ -27,8 +27,9 @@ from rag.schema import Passage
 RRF_K = 10
 EXPANSION_WEIGHT = 0.5
 ENTITY_BONUS = 1.0 / RRF_K  # as much as a first place in one ranking
-COMPARE_RE = re.compile(r"\b(compare|comparison|versus|vs\.?|differ|difference)\b|对比|比较|区别|相比|和.*哪",
-                        re.IGNORECASE)
+COMPARE_RE = re.compile(
+    r"\b(compare|comparison|versus|vs\.?|differ|difference)\b|对比|比较|区别|相比|和.*哪", re.IGNORECASE
+)
 
 
 @dataclass
@@ -84,14 +85,15 @@ class HybridSearcher:
         return {t: list(dict.fromkeys(alts)) for t, alts in out.items()}
 
     def entity_tokens(self, query: str) -> set[str]:
-        return {t for key in self.query_entities(query) for form in self.gazetteer.names[key][:1]
-                for t in tokenize(form)} | set(self.query_entities(query))
+        return {
+            t for key in self.query_entities(query) for form in self.gazetteer.names[key][:1] for t in tokenize(form)
+        } | set(self.query_entities(query))
 
     def weighted_terms(self, query: str) -> dict[str, float]:
         """Query tokens (weight 1) plus their translations into the other language (weight < 1)."""
         tokens = tokenize(query)
         weights: dict[str, float] = dict.fromkeys(tokens, 1.0)
-        for t, alts in self.translations(tokens).items():
+        for alts in self.translations(tokens).values():
             for alt in alts:
                 weights.setdefault(alt, EXPANSION_WEIGHT / max(1, len(alts)) * 2)
         return weights
@@ -135,8 +137,9 @@ class HybridSearcher:
         return scores
 
     # --- ranking --------------------------------------------------------------------------------
-    def fused_ranking(self, dense: np.ndarray, lexical: np.ndarray, rows: np.ndarray,
-                      entity_keys: Sequence[str], limit: int) -> list[tuple[int, float]]:
+    def fused_ranking(
+        self, dense: np.ndarray, lexical: np.ndarray, rows: np.ndarray, entity_keys: Sequence[str], limit: int
+    ) -> list[tuple[int, float]]:
         """Rows ranked by RRF of dense and lexical ranks, with a bonus for naming the entities."""
         dense_rank = rank_of(dense, rows)
         lex_rank = rank_of(lexical, rows)
@@ -160,8 +163,9 @@ class HybridSearcher:
         fused.sort(key=lambda x: -x[1])
         return fused[:limit]
 
-    def interleaved(self, dense: np.ndarray, lexical: np.ndarray, rows: np.ndarray,
-                    entity_keys: Sequence[str], k: int) -> list[tuple[int, float]]:
+    def interleaved(
+        self, dense: np.ndarray, lexical: np.ndarray, rows: np.ndarray, entity_keys: Sequence[str], k: int
+    ) -> list[tuple[int, float]]:
         """Rank Chinese and English chunks separately, then alternate, best list first."""
         per_language = []
         for lang in ("zh", "en"):
@@ -194,7 +198,7 @@ class HybridSearcher:
             ranked: list[tuple[int, float]] = []
             seen: set[int] = set()
             for i in range(k):
-                for key, ranking in lists:
+                for _key, ranking in lists:
                     if i < len(ranking) and ranking[i][0] not in seen:
                         seen.add(ranking[i][0])
                         ranked.append(ranking[i])
@@ -205,13 +209,33 @@ class HybridSearcher:
         else:
             ranked = self.interleaved(dense, lexical, all_rows, entities, k)
         records = self.index.chunks([row for row, _ in ranked])
-        passages = [Passage(n=n, chunk_id=r["chunk_id"], doc_id=r["doc_id"], title=r["title"], url=r["url"],
-                            section=r["section"], language=r["language"], start=r["start"], end=r["end"],
-                            text=r["text"], context=r["context"], score=float(score), entities=r["entities"])
-                    for n, (r, (_, score)) in enumerate(zip(records, ranked), 1)]
-        return Retrieval(query=query, passages=passages, entities=entities, unknown=unknown,
-                         best_dense=float(dense.max() - 1.0) if len(dense) else 0.0,
-                         best_lexical=float(lexical.max()) if len(lexical) else 0.0, per_entity=per_entity)
+        passages = [
+            Passage(
+                n=n,
+                chunk_id=r["chunk_id"],
+                doc_id=r["doc_id"],
+                title=r["title"],
+                url=r["url"],
+                section=r["section"],
+                language=r["language"],
+                start=r["start"],
+                end=r["end"],
+                text=r["text"],
+                context=r["context"],
+                score=float(score),
+                entities=r["entities"],
+            )
+            for n, (r, (_, score)) in enumerate(zip(records, ranked), 1)
+        ]
+        return Retrieval(
+            query=query,
+            passages=passages,
+            entities=entities,
+            unknown=unknown,
+            best_dense=float(dense.max() - 1.0) if len(dense) else 0.0,
+            best_lexical=float(lexical.max()) if len(lexical) else 0.0,
+            per_entity=per_entity,
+        )
 
 
 class AtlasRetriever(BaseRetriever):
@@ -234,19 +258,32 @@ class AtlasRetriever(BaseRetriever):
             from ingest.settings import IngestSettings
 
             index_dir = Path(self.index_dir).expanduser() if self.index_dir else IngestSettings().index_dir
-            self.searcher = HybridSearcher(Index(index_dir, embedder_name=self.embedder),
-                                           make_embedder(self.embedder))
+            self.searcher = HybridSearcher(Index(index_dir, embedder_name=self.embedder), make_embedder(self.embedder))
         return self
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
-                                **kwargs) -> list[LCDocument]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs
+    ) -> list[LCDocument]:
         k = int(kwargs.get("k", self.k))
         retrieval = self.searcher.search(query, k=k)
-        return [LCDocument(page_content=p.text, id=p.chunk_id,
-                           metadata={"n": p.n, "doc_id": p.doc_id, "title": p.title, "url": p.url,
-                                     "section": p.section_path, "language": p.language, "start": p.start,
-                                     "end": p.end, "score": p.score})
-                for p in retrieval.passages]
+        return [
+            LCDocument(
+                page_content=p.text,
+                id=p.chunk_id,
+                metadata={
+                    "n": p.n,
+                    "doc_id": p.doc_id,
+                    "title": p.title,
+                    "url": p.url,
+                    "section": p.section_path,
+                    "language": p.language,
+                    "start": p.start,
+                    "end": p.end,
+                    "score": p.score,
+                },
+            )
+            for p in retrieval.passages
+        ]
 
 
 __all__ = ["AtlasRetriever", "HybridSearcher", "Retrieval", "entity_key"]

@@ -64,8 +64,13 @@ class Answer(BaseModel):
     def public(self, id: str | None = None) -> dict:
         """The `ask --json` / eval line shape."""
         out: dict = {} if id is None else {"id": id}
-        out.update(answer=self.answer, answered=self.answered,
-                   citations=[{"n": c.n, "title": c.title, "url": c.url, "section": c.section, "quote": c.quote}
-                              for c in self.citations],
-                   contexts=[c.model_dump() for c in self.contexts])
+        out.update(
+            answer=self.answer,
+            answered=self.answered,
+            citations=[
+                {"n": c.n, "title": c.title, "url": c.url, "section": c.section, "quote": c.quote}
+                for c in self.citations
+            ],
+            contexts=[c.model_dump() for c in self.contexts],
+        )
         return out

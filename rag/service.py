@@ -26,9 +26,13 @@ class Atlas:
         self.searcher = HybridSearcher(index, self.embedder)
 
     @classmethod
-    def load(cls, settings: RagSettings | None = None, index_dir: Path | None = None,
-             build_if_missing: bool = False,
-             progress: Callable[[str, int, int], None] | None = None) -> Atlas:
+    def load(
+        cls,
+        settings: RagSettings | None = None,
+        index_dir: Path | None = None,
+        build_if_missing: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> Atlas:
         """Load the index; with `build_if_missing`, build the default one first if there is none."""
         settings = settings or RagSettings()
         index_dir = Path(index_dir or settings.index_dir)
@@ -48,12 +52,19 @@ class Atlas:
         if not question:
             raise QuestionError("The question is empty.")
         if len(question) > self.settings.max_question_chars:
-            raise QuestionError(f"The question is {len(question)} characters long; the limit is "
-                                f"{self.settings.max_question_chars}.")
+            raise QuestionError(
+                f"The question is {len(question)} characters long; the limit is {self.settings.max_question_chars}."
+            )
         return question
 
-    def ask(self, question: str, history: Sequence[Turn | dict] | None = None, k: int | None = None,
-            use_llm: bool | None = None, language: str | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn | dict] | None = None,
+        k: int | None = None,
+        use_llm: bool | None = None,
+        language: str | None = None,
+    ) -> Answer:
         """Answer a question (with optional conversation history) with checked [n] citations."""
         from rag.answer import answer_question
 
@@ -65,13 +76,17 @@ class Atlas:
         answer.timings["total"] = round(time.perf_counter() - started, 4)
         return answer
 
-    def ask_stream(self, question: str, history: Sequence[Turn | dict] | None = None, k: int | None = None,
-                   use_llm: bool | None = None) -> Iterator[str | Answer]:
+    def ask_stream(
+        self,
+        question: str,
+        history: Sequence[Turn | dict] | None = None,
+        k: int | None = None,
+        use_llm: bool | None = None,
+    ) -> Iterator[str | Answer]:
         """Yield the answer text in pieces, then the full `Answer`. Citations are checked before
         anything is sent, so the pieces never carry a marker that gets removed later."""
         answer = self.ask(question, history, k, use_llm)
-        for piece in split_for_streaming(answer.answer):
-            yield piece
+        yield from split_for_streaming(answer.answer)
         yield answer
 
     def document(self, doc_id: str) -> dict | None:

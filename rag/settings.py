@@ -13,7 +13,9 @@ class RagSettings(IngestSettings):
 
     top_k: int = Field(default=5, ge=1, le=20, description="Passages shown to the answerer and returned.")
     max_question_chars: int = Field(default=2000, ge=10, description="Longer questions are refused.")
-    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. http://localhost:8080/v1")
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint, e.g. http://localhost:8080/v1"
+    )
     llm_api_key: str | None = Field(default=None, description="API key for the LLM endpoint.")
     llm_model: str = Field(default="gpt-4o-mini", description="Model name sent to the endpoint.")
     llm_timeout: float = Field(default=30.0, gt=0, description="Seconds before falling back to extractive.")

@@ -13,12 +13,18 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="llm-atlas: cited answers about large language models.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="llm-atlas: cited answers about large language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 ask_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
-IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index folder (default: LLM_ATLAS_INDEX_DIR or "
-                                                                "~/.cache/llm-atlas/index).")]
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option("--index", help="Index folder (default: LLM_ATLAS_INDEX_DIR or ~/.cache/llm-atlas/index)."),
+]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -32,8 +38,14 @@ def progress_printer():
     """A rich progress bar for long work, as a (stage, done, total) callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   transient=True, console=__import__("rich.console").console.Console(stderr=True))
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=__import__("rich.console").console.Console(stderr=True),
+    )
     tasks: dict[str, int] = {}
 
     def update(stage: str, done: int, total: int) -> None:
@@ -70,12 +82,21 @@ def ingest(
             bar.stop()
     console = Console()
     table = Table(title=f"Index {report.index_dir}", show_header=False)
-    state = "up to date (nothing re-embedded)" if report.up_to_date else (
-        f"{report.changed_documents} new/changed, {report.removed_documents} removed")
-    for key, value in [("documents", report.documents), ("chunks", report.chunks), ("changes", state),
-                       ("embedded chunks", report.embedded_chunks), ("reused chunks", report.reused_chunks),
-                       ("embedding chunks/s", f"{report.chunks_per_second:.1f}"),
-                       ("skipped", len(report.skipped)), ("seconds", f"{report.seconds:.2f}")]:
+    state = (
+        "up to date (nothing re-embedded)"
+        if report.up_to_date
+        else (f"{report.changed_documents} new/changed, {report.removed_documents} removed")
+    )
+    for key, value in [
+        ("documents", report.documents),
+        ("chunks", report.chunks),
+        ("changes", state),
+        ("embedded chunks", report.embedded_chunks),
+        ("reused chunks", report.reused_chunks),
+        ("embedding chunks/s", f"{report.chunks_per_second:.1f}"),
+        ("skipped", len(report.skipped)),
+        ("seconds", f"{report.seconds:.2f}"),
+    ]:
         table.add_row(key, str(value))
     console.print(table)
     for skip in report.skipped:
@@ -105,8 +126,12 @@ def ask(
     question: Annotated[str, typer.Argument(help="Your question, in English or Chinese.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=20, help="Passages to use.")] = None,
-    llm: Annotated[bool | None, typer.Option("--llm/--no-llm", help="Use the configured LLM (default: if set).")] = None,
-    language: Annotated[str | None, typer.Option("--lang", help="Answer language: en or zh (default: the question's).")] = None,
+    llm: Annotated[
+        bool | None, typer.Option("--llm/--no-llm", help="Use the configured LLM (default: if set).")
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option("--lang", help="Answer language: en or zh (default: the question's).")
+    ] = None,
     index: IndexOpt = None,
 ) -> None:
     """Answer a question from the corpus, with numbered sources."""

@@ -34,24 +34,41 @@ def make_app(script: Script) -> FastAPI:
         if script.delay:
             time.sleep(script.delay)  # blocks like a stuck model would
         if script.status != 200:
-            return JSONResponse({"error": {"message": "model crashed", "type": "server_error"}},
-                                status_code=script.status)
+            return JSONResponse(
+                {"error": {"message": "model crashed", "type": "server_error"}}, status_code=script.status
+            )
         created = int(time.time())
         if not body.get("stream"):
-            return {"id": "chatcmpl-1", "object": "chat.completion", "created": created, "model": body["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": script.reply},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+            return {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": created,
+                "model": body["model"],
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": script.reply}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
 
         def events() -> Iterator[str]:
             words = script.reply.split(" ")
             for i, word in enumerate(words):
                 delta = {"role": "assistant", "content": word} if i == 0 else {"content": " " + word}
-                chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": created,
-                         "model": body["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                chunk = {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                }
                 yield f"data: {json.dumps(chunk)}\n\n"
-            end = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": created, "model": body["model"],
-                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            end = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body["model"],
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
             yield f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")

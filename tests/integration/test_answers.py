@@ -41,8 +41,14 @@ def test_chinese_question(atlas: Atlas) -> None:
     assert answer.answered and "62 亿" in answer.answer
 
 
-@pytest.mark.parametrize("question", ["What is the parameter count of GPT-5?", "Claude 3 的上下文窗口有多长？",
-                                      "What is the recipe for a good sourdough bread?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the parameter count of GPT-5?",
+        "Claude 3 的上下文窗口有多长？",
+        "What is the recipe for a good sourdough bread?",
+    ],
+)
 def test_refuses_what_the_corpus_does_not_support(atlas: Atlas, question: str) -> None:
     answer = atlas.ask(question)
     assert answer.answered is False and not answer.citations and not answer.contexts
@@ -57,8 +63,10 @@ def test_comparison_has_a_block_per_model(atlas: Atlas) -> None:
 
 
 def test_follow_up_carries_the_model(atlas: Atlas) -> None:
-    history = [{"role": "user", "content": "How was Vicuna trained?"},
-               {"role": "assistant", "content": "On ShareGPT conversations [1]."}]
+    history = [
+        {"role": "user", "content": "How was Vicuna trained?"},
+        {"role": "assistant", "content": "On ShareGPT conversations [1]."},
+    ]
     answer = atlas.ask("And how much did it cost to train?", history=history)
     assert "Vicuna" in answer.query
     assert "300" in answer.answer
@@ -118,24 +126,48 @@ def test_ask_reports_a_corrupt_index(tmp_path: Path, bundled_index: Path) -> Non
 
 
 def test_default_ask_never_imports_torch(bundled_index: Path) -> None:
-    code = ("import sys; sys.argv=['ask','How was Vicuna trained?','--json']\n"
-            "from server.cli import ask_main\n"
-            "try:\n    ask_main()\nexcept SystemExit:\n    pass\n"
-            "print('TORCH' if 'torch' in sys.modules or 'sentence_transformers' in sys.modules else 'NO-TORCH')")
+    code = (
+        "import sys; sys.argv=['ask','How was Vicuna trained?','--json']\n"
+        "from server.cli import ask_main\n"
+        "try:\n    ask_main()\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules or 'sentence_transformers' in sys.modules else 'NO-TORCH')"
+    )
     out = run_cli(sys.executable, "-c", code, index=bundled_index)
     assert out.stdout.strip().endswith("NO-TORCH"), out.stdout[-300:] + out.stderr[-500:]
 
 
 def test_eval_command_writes_answers_and_scores(tmp_path: Path, bundled_index: Path) -> None:
     qa = tmp_path / "qa.jsonl"
-    qa.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in [
-        {"id": "a", "question": "How was Vicuna trained?", "type": "fact", "facts": [["ShareGPT"]],
-         "evidence": [["ShareGPT"]]},
-        {"id": "b", "question": "And what did it cost?", "type": "numeric", "facts": [["300"]], "evidence": [],
-         "history": [{"role": "user", "content": "How was Vicuna trained?"}]},
-        {"id": "c", "question": "What is the parameter count of GPT-5?", "type": "unanswerable", "facts": [],
-         "evidence": []},
-    ]), encoding="utf-8")
+    qa.write_text(
+        "\n".join(
+            json.dumps(q, ensure_ascii=False)
+            for q in [
+                {
+                    "id": "a",
+                    "question": "How was Vicuna trained?",
+                    "type": "fact",
+                    "facts": [["ShareGPT"]],
+                    "evidence": [["ShareGPT"]],
+                },
+                {
+                    "id": "b",
+                    "question": "And what did it cost?",
+                    "type": "numeric",
+                    "facts": [["300"]],
+                    "evidence": [],
+                    "history": [{"role": "user", "content": "How was Vicuna trained?"}],
+                },
+                {
+                    "id": "c",
+                    "question": "What is the parameter count of GPT-5?",
+                    "type": "unanswerable",
+                    "facts": [],
+                    "evidence": [],
+                },
+            ]
+        ),
+        encoding="utf-8",
+    )
     out = run_cli("llm-atlas", "eval", str(qa), "--out", str(tmp_path / "answers.jsonl"), index=bundled_index)
     assert out.returncode == 0, out.stderr
     assert "evidence_recall@5=1.0" in out.stdout and "refusal_accuracy=1.0" in out.stdout

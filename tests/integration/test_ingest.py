@@ -22,8 +22,12 @@ from ingest.settings import IngestSettings
 
 def small_corpus(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("raw/vicuna-model-card.md", "raw/alpaca-model-card.md", "raw/grok-1-readme.md",
-                 "seeds/004_f2fee1a0cec11105.txt"):
+    for name in (
+        "raw/vicuna-model-card.md",
+        "raw/alpaca-model-card.md",
+        "raw/grok-1-readme.md",
+        "seeds/004_f2fee1a0cec11105.txt",
+    ):
         shutil.copy(CORPUS_DIR / name, folder / Path(name).name)
     return folder
 
@@ -59,8 +63,9 @@ def test_incremental_ingest(tmp_path: Path) -> None:
 
     # One changed document is re-embedded alone; a removed one disappears.
     card = corpus / "grok-1-readme.md"
-    card.write_text(card.read_text(encoding="utf-8") + "\n\n## Update\n\nGrok-1 has 314B parameters.\n",
-                    encoding="utf-8")
+    card.write_text(
+        card.read_text(encoding="utf-8") + "\n\n## Update\n\nGrok-1 has 314B parameters.\n", encoding="utf-8"
+    )
     (corpus / "alpaca-model-card.md").unlink()
     changed = run_ingest([str(corpus)], settings, index_dir)
     assert changed.changed_documents == 1 and changed.removed_documents == 1
@@ -76,8 +81,11 @@ def test_incremental_ingest(tmp_path: Path) -> None:
     rec = index.chunks([0])[0]
     doc_title = index.document(rec["doc_id"])["title"]
     section = " > ".join(rec["section"])
-    text = "\n".join([f"{doc_title} > {section}" if section else doc_title] +
-                     ([rec["context"]] if rec["context"] else []) + [rec["text"]])
+    text = "\n".join(
+        [f"{doc_title} > {section}" if section else doc_title]
+        + ([rec["context"]] if rec["context"] else [])
+        + [rec["text"]]
+    )
     fresh = USEm3Embeddings().encode([text])[0]
     assert float(fresh @ index.vectors()[0]) > 0.99
 
@@ -96,8 +104,10 @@ def test_killed_ingest_leaves_previous_index_loadable(tmp_path: Path) -> None:
     run_ingest([str(corpus)], IngestSettings(), index_dir)
     before = Index(index_dir).manifest["created"]
     shutil.copy(CORPUS_DIR / "raw/koala-blog.md", corpus / "koala-blog.md")
-    code = ("import sys; from ingest.pipeline import run_ingest; from ingest.settings import IngestSettings; "
-            f"run_ingest([{str(corpus)!r}], IngestSettings(), {str(index_dir)!r})")
+    code = (
+        "import sys; from ingest.pipeline import run_ingest; from ingest.settings import IngestSettings; "
+        f"run_ingest([{str(corpus)!r}], IngestSettings(), {str(index_dir)!r})"
+    )
     for delay in (0.5, 1.5, 3.0, 4.5):
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
         time.sleep(delay)
@@ -139,11 +149,9 @@ def test_cli_ingest_prints_summary_and_skips(tmp_path: Path) -> None:
     corpus = small_corpus(tmp_path / "docs")
     (corpus / "junk.bin.txt").write_bytes(b"\x00\xff" * 100)
     env = {**os.environ, "LLM_ATLAS_INDEX_DIR": str(tmp_path / "index")}
-    out = subprocess.run(["llm-atlas", "ingest", str(corpus)], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run(["llm-atlas", "ingest", str(corpus)], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "documents" in out.stdout and "chunks" in out.stdout and "seconds" in out.stdout
     assert "junk.bin.txt" in out.stdout and "binary" in out.stdout
-    again = subprocess.run(["llm-atlas", "ingest", str(corpus)], capture_output=True, text=True, env=env,
-                           timeout=300)
+    again = subprocess.run(["llm-atlas", "ingest", str(corpus)], capture_output=True, text=True, env=env, timeout=300)
     assert "up to date" in again.stdout

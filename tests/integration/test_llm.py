@@ -13,8 +13,14 @@ from tests.integration.openai_server import Script, free_port, openai_server
 @pytest.fixture()
 def llm_atlas(atlas: Atlas):
     def configure(base_url: str, timeout: float = 10.0) -> Atlas:
-        settings = atlas.settings.model_copy(update={"llm_base_url": base_url, "llm_api_key": "sk-test",
-                                                     "llm_model": "test-model", "llm_timeout": timeout})
+        settings = atlas.settings.model_copy(
+            update={
+                "llm_base_url": base_url,
+                "llm_api_key": "sk-test",
+                "llm_model": "test-model",
+                "llm_timeout": timeout,
+            }
+        )
         clone = Atlas.__new__(Atlas)
         clone.__dict__.update(atlas.__dict__, settings=settings)
         return clone
@@ -23,8 +29,10 @@ def llm_atlas(atlas: Atlas):
 
 
 def test_prompt_carries_fenced_passages_and_bad_citations_are_fixed(llm_atlas) -> None:
-    script = Script(reply="Vicuna was fine-tuned from LLaMA on user-shared conversations collected from ShareGPT [1][9]. "
-                          "The weather on Mars is dusty and cold today.")
+    script = Script(
+        reply="Vicuna was fine-tuned from LLaMA on user-shared conversations collected from ShareGPT [1][9]. "
+        "The weather on Mars is dusty and cold today."
+    )
     with openai_server(script) as url:
         answer = llm_atlas(url).ask("How was Vicuna trained?", use_llm=True)
     body = script.requests[-1]["body"]
@@ -58,9 +66,14 @@ def test_answer_language_follows_question(llm_atlas) -> None:
 def test_follow_up_is_rewritten_by_the_llm(llm_atlas) -> None:
     script = Script(reply="EN: How much did it cost to train Vicuna?\nZH: 训练 Vicuna 花费了多少？")
     with openai_server(script) as url:
-        answer = llm_atlas(url).ask("and how much did it cost?", use_llm=True,
-                                    history=[{"role": "user", "content": "How was Vicuna trained?"},
-                                             {"role": "assistant", "content": "On ShareGPT [1]."}])
+        answer = llm_atlas(url).ask(
+            "and how much did it cost?",
+            use_llm=True,
+            history=[
+                {"role": "user", "content": "How was Vicuna trained?"},
+                {"role": "assistant", "content": "On ShareGPT [1]."},
+            ],
+        )
     assert "Vicuna" in answer.query and "训练 Vicuna" in answer.query
     first = script.requests[0]["body"]["messages"]
     assert any(m["content"] == "How was Vicuna trained?" for m in first)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ingest.chunk import chunk_document, detect_language, split_long
 from ingest.schema import Document
 
-MARKDOWN = """# Model overview
+MARKDOWN = (
+    """# Model overview
 
 Intro paragraph about models.
 
@@ -23,9 +24,12 @@ Intro paragraph about models.
 
 ### Details
 
-""" + "Vicuna is trained on ShareGPT conversations. " * 30 + """
+"""
+    + "Vicuna is trained on ShareGPT conversations. " * 30
+    + """
 
 BELLE 的结果。全参数微调效果最好。LoRA 效果稍差。"""
+)
 
 
 def doc(text: str, title: str = "Doc title") -> Document:
@@ -73,7 +77,10 @@ def test_embed_text_leads_with_title_and_section() -> None:
 
 
 def test_plain_text_headings_are_detected() -> None:
-    text = "OPT\n\nOPT 是由 Meta AI 研究人员发布的一系列大规模预训练语言模型。\n\nLLaMA\n\nLLaMA 是 Meta AI 发布的基础语言模型集合。"
+    text = (
+        "OPT\n\nOPT 是由 Meta AI 研究人员发布的一系列大规模预训练语言模型。\n\n"
+        "LLaMA\n\nLLaMA 是 Meta AI 发布的基础语言模型集合。"
+    )
     chunks = chunk_document(doc(text), chunk_chars=300, markdown=False)
     assert [c.section for c in chunks] == [["OPT"], ["LLaMA"]]
     assert all(c.language == "zh" for c in chunks)

@@ -5,13 +5,25 @@ from __future__ import annotations
 from rag.citations import build_citations, fix_markers
 from rag.schema import Passage
 
-DOC = ("Intro. Vicuna is trained by fine-tuning LLaMA on 70K conversations from ShareGPT. "
-       "The training cost was around $300. Alpaca used 52K instruction-following demonstrations.")
+DOC = (
+    "Intro. Vicuna is trained by fine-tuning LLaMA on 70K conversations from ShareGPT. "
+    "The training cost was around $300. Alpaca used 52K instruction-following demonstrations."
+)
 
 
 def passage(n: int, start: int, end: int) -> Passage:
-    return Passage(n=n, chunk_id=f"c{n}", doc_id="doc", title="T", url="http://u", section=["S"],
-                   language="en", start=start, end=end, text=DOC[start:end])
+    return Passage(
+        n=n,
+        chunk_id=f"c{n}",
+        doc_id="doc",
+        title="T",
+        url="http://u",
+        section=["S"],
+        language="en",
+        start=start,
+        end=end,
+        text=DOC[start:end],
+    )
 
 
 PASSAGES = [passage(1, 7, 117), passage(2, 117, len(DOC))]
@@ -20,7 +32,9 @@ PASSAGES = [passage(1, 7, 117), passage(2, 117, len(DOC))]
 def test_invalid_markers_are_removed_and_missing_ones_added() -> None:
     text, removed, unsupported = fix_markers(
         "Vicuna was fine-tuned from LLaMA on ShareGPT conversations [7]. "
-        "Alpaca used 52K instruction-following demonstrations. Bananas are yellow and tasty fruit.", PASSAGES)
+        "Alpaca used 52K instruction-following demonstrations. Bananas are yellow and tasty fruit.",
+        PASSAGES,
+    )
     assert removed == 1 and unsupported == 1
     assert "[7]" not in text
     assert "ShareGPT conversations [1]." in text

@@ -22,17 +22,33 @@ def cleaned() -> dict[str, str]:
 
 NOISE = {
     "000": ["觉得内容不错的话,欢迎点赞收藏加关注", "有问题欢迎大家加关注私戳或者评论", "展开阅读全文", "留下您的评论"],
-    "001": ["扫码获取", "CSDN大礼包", "请填写红包祝福语或标题", "当前余额3.43前往充值", "成就一亿技术人", "hope_wisdom",
-            "在这里插入图片描述", "一键收藏", "余额无法直接购买下载"],
+    "001": [
+        "扫码获取",
+        "CSDN大礼包",
+        "请填写红包祝福语或标题",
+        "当前余额3.43前往充值",
+        "成就一亿技术人",
+        "hope_wisdom",
+        "在这里插入图片描述",
+        "一键收藏",
+        "余额无法直接购买下载",
+    ],
     "002": ["微信扫一扫加关注", "评论列表 共有 0 条评论"],
     "003": ["相关文章推荐", "酒量小的柿子", "Dify 是 一个 易用的 LLMOps 平台"],
     "004": ["文章数量: 886992", "admin 管理员组"],
 }
 CONTENT = {
-    "000": ["OPT 是由 Meta AI 研究人员发布的一系列大规模预训练语言模型", "46 种自然语言和 13 种编程语言",
-            "Flan-UL2 checkpoint使用2048的感受野", "Alpaca是一个基于LLaMA预训练模型"],
-    "001": ["GPT FamilyGPT-41.76T2023-13T", "BERT使用两种目标进行预训练:掩蔽语言模型(MLM)和下一个句子预测",
-            "Transformer 架构"],
+    "000": [
+        "OPT 是由 Meta AI 研究人员发布的一系列大规模预训练语言模型",
+        "46 种自然语言和 13 种编程语言",
+        "Flan-UL2 checkpoint使用2048的感受野",
+        "Alpaca是一个基于LLaMA预训练模型",
+    ],
+    "001": [
+        "GPT FamilyGPT-41.76T2023-13T",
+        "BERT使用两种目标进行预训练:掩蔽语言模型(MLM)和下一个句子预测",
+        "Transformer 架构",
+    ],
     "002": ["LLM首要基于Transformer架构"],
     "003": ["0.762", "LLaMA-7B + FT(2M) 0.710 - 31", "BELLE的简介"],
     "004": ["可以借鉴的点", "llama.cpp 可以在 Pixel 6 手机上运行"],
@@ -72,14 +88,17 @@ def test_toc_is_dropped_but_headings_stay(cleaned: dict[str, str]) -> None:
     assert text.count("Stanford Alpaca") >= 1
 
 
-@pytest.mark.parametrize("line,noisy", [
-    ("❤️觉得内容不错的话,欢迎点赞收藏加关注😊😊😊", True),
-    ("点赞", True),
-    ("6", True),
-    ("OPT-175B 和 GPT-3 的性能相当,并且部署只需要损耗 GPT-3 1/7 的能量损耗,可以免费获得。", False),
-    ("ChatGPT类模型更是备受关注,这类模型以OpenAI GPT系列模型为代表,具有无监督预训练和有监督微调的能力。", False),
-    ("This approach improves accuracy, as shown in the application section.", False),
-])
+@pytest.mark.parametrize(
+    "line,noisy",
+    [
+        ("❤️觉得内容不错的话,欢迎点赞收藏加关注😊😊😊", True),
+        ("点赞", True),
+        ("6", True),
+        ("OPT-175B 和 GPT-3 的性能相当,并且部署只需要损耗 GPT-3 1/7 的能量损耗,可以免费获得。", False),
+        ("ChatGPT类模型更是备受关注,这类模型以OpenAI GPT系列模型为代表,具有无监督预训练和有监督微调的能力。", False),
+        ("This approach improves accuracy, as shown in the application section.", False),
+    ],
+)
 def test_line_classifier(line: str, noisy: bool) -> None:
     assert (is_boilerplate(line) is not None) == noisy
 

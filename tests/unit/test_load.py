@@ -12,9 +12,12 @@ import pytest
 from ingest.clean import to_text
 from ingest.load import Skipped, iter_sources, load_file
 
-GBK_PAGE = ("<html><head><meta charset='gbk'><title>大模型笔记</title></head><body><article>"
-            "<h1>ChatGLM 简介</h1><p>ChatGLM-6B 是一个开源的、支持中英双语的对话语言模型,具有 62 亿参数。"
-            "结合模型量化技术,用户可以在消费级的显卡上进行本地部署。</p></article></body></html>")
+GBK_PAGE = (
+    "<html><head><meta charset='gbk'><title>大模型笔记</title></head><body><article>"
+    "<h1>ChatGLM 简介</h1><p>ChatGLM-6B 是一个开源的、支持中英双语的对话语言模型,具有 62 亿参数。"
+    "结合模型量化技术,用户可以在消费级的显卡上进行本地部署。</p></article></body></html>"
+)
+
 
 def make_pdf(text: str) -> bytes:
     """A minimal one-page PDF with a cross-reference table, written by hand."""
@@ -55,8 +58,10 @@ def test_gbk_page_is_decoded(tmp_path: Path) -> None:
 
 def test_broken_html_still_gives_text(tmp_path: Path) -> None:
     page = tmp_path / "broken.html"
-    page.write_text("<html><body><div><p>Koala is fine-tuned from LLaMA on dialogue data <b>unclosed <table><tr>"
-                    "<td>cell</p></div>", encoding="utf-8")
+    page.write_text(
+        "<html><body><div><p>Koala is fine-tuned from LLaMA on dialogue data <b>unclosed <table><tr><td>cell</p></div>",
+        encoding="utf-8",
+    )
     raw = load_file(page, 1_000_000)
     text, _ = to_text(raw.content, raw.format)
     assert "Koala is fine-tuned from LLaMA" in text
@@ -111,9 +116,15 @@ def http_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_urls_are_fetched(http_server: str) -> None:
-    loaded, skipped = load_all([f"{http_server}/post.html", f"{http_server}/notes.md",
-                                f"{http_server}/blob.bin", f"{http_server}/missing.html",
-                                "http://127.0.0.1:1/closed.html"])
+    loaded, skipped = load_all(
+        [
+            f"{http_server}/post.html",
+            f"{http_server}/notes.md",
+            f"{http_server}/blob.bin",
+            f"{http_server}/missing.html",
+            "http://127.0.0.1:1/closed.html",
+        ]
+    )
     by_url = {r.url: r for r in loaded}
     assert "62 亿参数" in to_text(by_url[f"{http_server}/post.html"].content, "html")[0]
     assert "3.5 trillion tokens" in by_url[f"{http_server}/notes.md"].content
