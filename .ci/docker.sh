@@ -58,7 +58,10 @@ fi
 # ---- 3. pip's CA bundle, when this machine's pip is configured with one (DOCKER.md convention)
 build_args=()
 made_cert=""
-cert="$("$PYTHON" -m pip config get global.cert 2>/dev/null || true)"
+cert="${PIP_CERT:-}"
+if [ -z "$cert" ]; then
+    cert="$("$PYTHON" -m pip config list 2>/dev/null | sed -n "s/^global\.cert='\(.*\)'$/\1/p" | head -n 1)"
+fi
 if [ -f build-ca.crt ]; then
     build_args+=(--build-arg PIP_CERT=/build/build-ca.crt)
 elif [ -n "$cert" ] && [ -f "$cert" ]; then

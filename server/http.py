@@ -10,6 +10,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -249,8 +250,8 @@ async def rate_limit(request: Request) -> None:
     client = request.client.host if request.client else "unknown"
     wait = request.app.state.rate_limiter.acquire(client)
     if wait:
-        raise HTTPException(429, f"Too many requests; retry in {wait:.0f} s.",
-                            headers={"Retry-After": str(max(1, round(wait)))})
+        seconds = max(1, math.ceil(wait))
+        raise HTTPException(429, f"Too many requests; retry in {seconds} s.", headers={"Retry-After": str(seconds)})
 
 
 async def require_key(settings: SettingsDep, credentials: CredentialsDep) -> None:
