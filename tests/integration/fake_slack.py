@@ -61,6 +61,7 @@ class FakeSlack:
         return f"{self.base}/api/"
 
     def response_url(self, name: str) -> str:
+        """A slash command's response_url; posts to it are recorded as "response_url" calls."""
         return f"{self.base}/respond/{name}"
 
     # --- test helpers ---
@@ -204,7 +205,8 @@ class FakeSlack:
             def _serve(self, params: dict) -> None:
                 path = urlsplit(self.path).path
                 if path.startswith("/respond/"):
-                    fake._record("response_url", {**params, "name": path.rsplit("/", 1)[1]}, {"ok": True})
+                    # Filed under the name in the URL as its channel, so wait_for("response_url", name) works.
+                    fake._record("response_url", {**params, "channel": path.rsplit("/", 1)[1]}, {"ok": True})
                     self._reply(200, "text/plain", b"ok")
                     return
                 if not path.startswith("/api/"):
@@ -270,6 +272,11 @@ class FakeSocketMode:
                     raise AssertionError(f"no {what} within {timeout}s")
                 self._changed.wait(left)
             return found
+
+    @property
+    def connected(self) -> bool:
+        with self._changed:
+            return bool(self._connections)
 
     def push(self, kind: str, payload: dict, retry_attempt: int = 0, timeout: float = 60) -> str:
         """Send an envelope (kind: events_api, slash_commands) to the connected bot; returns its id."""

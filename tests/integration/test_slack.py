@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
@@ -29,7 +29,7 @@ from rag.settings import RagSettings
 from server.settings import ServerSettings
 from server.slack import APOLOGY, PLACEHOLDER, USAGE, asgi_app, build_app
 from server.slack_format import answer_message, unescape
-from tests.integration.fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlack
+from tests.integration.fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, Call, FakeSlack, FakeSocketMode
 
 pytestmark = pytest.mark.slow  # the real index (tests/conftest.py builds it once per session)
 
@@ -318,11 +318,7 @@ def test_slash_command_acks_fast_then_answers(events_url: str, fake: FakeSlack) 
     ack_seconds = time.perf_counter() - started
     assert resp.status_code == 200 and ack_seconds < 3.0
     assert "What is QLoRA?" in resp.text  # the ephemeral "looking it up" ack
-    deadline = time.monotonic() + 60
-    while not (calls := [c for c in fake.calls_to("response_url") if c.params["name"] == channel]):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    [answer] = calls
+    [answer] = fake.wait_for("response_url", channel)
     assert answer.params["response_type"] == "in_channel"
     blocks = answer.params["blocks"]
     assert context_texts(blocks)[0] == f"<@{USER}> asked: What is QLoRA?"
@@ -423,6 +419,21 @@ def bot_process(*args: str, env: dict, log_path: Path) -> Iterator[subprocess.Po
             proc.wait(10)
 
 
+def wait_for_start(proc: subprocess.Popen, log: Path, ready: Callable[[], bool], timeout: float = 90) -> None:
+    """Until `ready()`; fails with the bot's own output if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
+def serving(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def bot_env(fake: FakeSlack, **extra: str) -> dict:
     return clean_env(SLACK_BOT_TOKEN=fake.token, SLACK_API_URL=fake.api_url, LLM_ATLAS_USE_LLM="false",
                      **extra)
@@ -437,14 +448,7 @@ def test_cli_http_mode_answers(fake: FakeSlack, bundled_index: Path, tmp_path: P
     env = bot_env(fake, SLACK_SIGNING_SECRET=SECRET)
     args = ("--http", "--port", str(port), "--index", str(bundled_index))
     with bot_process(*args, env=env, log_path=log) as proc:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
+        wait_for_start(proc, log, lambda: serving(f"http://127.0.0.1:{port}/healthz"))
         channel = new_channel()
         send(f"http://127.0.0.1:{port}/slack/events",
              envelope(user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")))
@@ -456,30 +460,34 @@ def test_cli_socket_mode_answers(fake: FakeSlack, bundled_index: Path, tmp_path:
     """`llm-atlas slack` (Socket Mode): connects to the WebSocket URL from apps.connections.open,
     acks envelopes, answers events and /ask."""
     pytest.importorskip("websockets")
-    from tests.integration.fake_slack import FakeSocketMode
 
     log = tmp_path / "bot.log"
     env = bot_env(fake, SLACK_APP_TOKEN=fake.app_token)
-    with FakeSocketMode() as slack_ws, bot_process("--index", str(bundled_index), env=env, log_path=log):
+    with FakeSocketMode() as slack_ws:
         fake.socket_mode_url = slack_ws.url
-        channel = new_channel()
-        event = user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")
-        payload = json.loads(envelope(event))
-        envelope_id = slack_ws.push("events_api", payload)
-        assert slack_ws.wait_ack(envelope_id) == {"envelope_id": envelope_id}
-        retry_id = slack_ws.push("events_api", payload, retry_attempt=1)
-        assert slack_ws.wait_ack(retry_id) == {"envelope_id": retry_id}
-        [update] = fake.wait_for("chat.update", channel)
-        [post] = fake.calls_to("chat.postMessage", channel)  # the retry was not answered
-        assert post.params["thread_ts"] == event["ts"]
-
-        command = {"command": "/ask", "text": "What is llama.cpp?", "user_id": USER, "channel_id": channel,
-                   "team_id": TEAM_ID, "response_url": fake.response_url(f"sm-{channel}"),
-                   "trigger_id": "1.2"}
-        envelope_id = slack_ws.push("slash_commands", command)
-        assert "What is llama.cpp?" in slack_ws.wait_ack(envelope_id)["payload"]["text"]
-        deadline = time.monotonic() + 60
-        while not [c for c in fake.calls_to("response_url") if c.params["name"] == f"sm-{channel}"]:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+        with bot_process("--index", str(bundled_index), env=env, log_path=log) as proc:
+            wait_for_start(proc, log, lambda: slack_ws.connected)
+            update = socket_mode_session(fake, slack_ws)
     assert update.result["ok"] and "<https://" in section_text(update.params["blocks"])
+
+
+def socket_mode_session(fake: FakeSlack, slack_ws: FakeSocketMode) -> Call:
+    """A mention, its retry and an /ask, as Socket Mode envelopes; returns the mention's chat.update."""
+    channel = new_channel()
+    event = user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")
+    payload = json.loads(envelope(event))
+    envelope_id = slack_ws.push("events_api", payload)
+    assert slack_ws.wait_ack(envelope_id) == {"envelope_id": envelope_id}
+    retry_id = slack_ws.push("events_api", payload, retry_attempt=1)
+    assert slack_ws.wait_ack(retry_id) == {"envelope_id": retry_id}
+    [update] = fake.wait_for("chat.update", channel)
+    [post] = fake.calls_to("chat.postMessage", channel)  # the retry was not answered
+    assert post.params["thread_ts"] == event["ts"]
+
+    command = {"command": "/ask", "text": "What is llama.cpp?", "user_id": USER, "channel_id": channel,
+               "team_id": TEAM_ID, "response_url": fake.response_url(channel), "trigger_id": "1.2"}
+    envelope_id = slack_ws.push("slash_commands", command)
+    assert "What is llama.cpp?" in slack_ws.wait_ack(envelope_id)["payload"]["text"]
+    [answer] = fake.wait_for("response_url", channel)
+    assert answer.params["response_type"] == "in_channel"
+    return update
