@@ -38,6 +38,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 atlas \
     && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/atlas atlas

@@ -85,7 +85,9 @@ size_bytes=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 
 # ---- 5. run, wait until healthy and ready, ask
 docker rm -f "$NAME" >/dev/null 2>&1 || true
-docker run -d --name "$NAME" -p "127.0.0.1:$PORT:8000" -e LLM_ATLAS_API_KEY="$KEY" "$IMAGE" >/dev/null
+# A short health interval, so the image's own HEALTHCHECK is seen to pass within the run.
+docker run -d --name "$NAME" -p "127.0.0.1:$PORT:8000" -e LLM_ATLAS_API_KEY="$KEY" \
+    --health-interval 2s --health-start-period 2s "$IMAGE" >/dev/null
 run_start=$(date +%s)
 base="http://127.0.0.1:$PORT"
 
@@ -110,6 +112,14 @@ wait_for "$base/healthz" 60
 healthy_seconds=$(( $(date +%s) - run_start ))
 wait_for "$base/readyz" 180
 ready_seconds=$(( $(date +%s) - run_start ))
+
+health=""
+for _ in $(seq 30); do
+    health=$(docker inspect -f '{{.State.Health.Status}}' "$NAME")
+    [ "$health" = "healthy" ] && break
+    sleep 1
+done
+[ "$health" = "healthy" ] || { log "HEALTHCHECK says: $health"; docker inspect -f '{{json .State.Health}}' "$NAME"; exit 1; }
 
 user_id=$(docker exec "$NAME" id -u)
 [ "$user_id" != "0" ] || { log "the service runs as root"; exit 1; }
@@ -136,5 +146,5 @@ print("cites:", "; ".join(f"[{c['n']}] {c['title']}" for c in answer["citations"
 PY
 
 log "image $IMAGE: $(( size_bytes / 1024 / 1024 )) MiB; build ${build_seconds} s; healthy after ${healthy_seconds} s, \
-ready after ${ready_seconds} s; runs as uid $user_id; total $(( $(date +%s) - started )) s"
+ready after ${ready_seconds} s; HEALTHCHECK $health; runs as uid $user_id; total $(( $(date +%s) - started )) s"
 echo "DOCKER_CHECK_OK"
