@@ -16,7 +16,8 @@ from ingest.schema import Chunk, Document
 
 MD_HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 LIST_RE = re.compile(r"^\s*([-*+•]|\d{1,3}[.)、]|[（(]\d{1,3}[)）])\s+")
-TABLE_RE = re.compile(r"^\s*\|.*\|\s*$")
+# Rows with edge pipes ("| a | b |") or without them ("a|b|c", under a |---| rule).
+TABLE_RE = re.compile(r"^\s*\|.*\|\s*$|^[^|\n]+(\|[^|\n]*){2,}$")
 TABLE_RULE_RE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
 SENTENCE_END_RE = re.compile(r"(?<=[。！？!?；;])|(?<=[.])(?=\s+[A-Z\u4e00-\u9fff(\[])")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")

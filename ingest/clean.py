@@ -8,6 +8,7 @@ corpus's sentences.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections import Counter
@@ -208,7 +209,7 @@ def clean_markdown(text: str) -> str:
     text = MD_IMAGE_RE.sub("", text)
     text = MD_LINK_RE.sub(r"\1", text)
     text = HTML_TAG_RE.sub("", text)
-    return text
+    return html.unescape(text)
 
 
 def html_to_markdown(html: str) -> tuple[str, str | None]:

@@ -66,7 +66,10 @@ def similar(a: str, b: str) -> bool:
 
 def score_sentences(searcher: HybridSearcher, question: str, retrieval: Retrieval) -> list[Scored]:
     sentences = [
-        s for p in retrieval.passages for s in split_sentences(p) if len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row
+        s
+        for p in retrieval.passages
+        for s in split_sentences(p)
+        if (len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row) and not s.is_table_header
     ]
     if not sentences:
         return []
@@ -76,7 +79,8 @@ def score_sentences(searcher: HybridSearcher, question: str, retrieval: Retrieva
     part_concepts = [searcher.concepts(p) for p in parts] if len(parts) > 1 else []
     numeric = bool(NUMERIC_Q_RE.search(question))
     wanted = set(retrieval.entities) | {family_key(k) for k in retrieval.entities}
-    texts = [readable((s.passage.context + "\n" if s.is_table_row else "") + s.text) for s in sentences]
+    # A table row is judged with its header, so "GPT-4 | 1.76T" still says what 1.76T is.
+    texts = [readable((s.table_header + "\n" if s.is_table_row else "") + s.text) for s in sentences]
     vectors = searcher.embedder.encode([question] + texts)
     dense = vectors[1:] @ vectors[0]
     scored = []
@@ -93,7 +97,9 @@ def score_sentences(searcher: HybridSearcher, question: str, retrieval: Retrieva
             score += 0.08
         if wanted and not in_scope and not entity:
             score -= 0.2  # about some other model
-        if JUNK_RE.search(text) or symbol_ratio(text) > 0.15:
+        if text.rstrip().endswith(("?", "？")):
+            score -= 0.15  # a question (an FAQ heading) is not an answer
+        if JUNK_RE.search(text) or (symbol_ratio(text) > 0.15 and not sentence.is_table_row):
             score -= 0.15  # code, markup, link lists: rarely an answer
         part_scores = []
         for groups in part_concepts:
@@ -152,8 +158,8 @@ def render(items: list[Scored]) -> str:
     for item in items:
         for s in with_continuation(item.sentence):
             text = readable(s.text)
-            if s.is_table_row and s.passage.context:
-                text = f"{readable(s.passage.context)} → {text}"
+            if s.is_table_row and s.table_header:
+                text = f"{readable(s.table_header)} → {text}"
             parts.append(f"{text} [{s.passage.n}]")
     return " ".join(parts)
 

@@ -149,6 +149,10 @@ class HybridSearcher:
             wanted = set(entity_keys) | {family_key(k) for k in entity_keys}
             for rec in self.index.chunks(sorted(candidates)):
                 hits = len(wanted & set(rec["entities"]))
+                # A model in the title or section is the passage's subject, not a passing mention.
+                subject = self.gazetteer.find(f"{rec['title']} {' '.join(rec['section'])}")
+                if wanted & ({*subject} | {family_key(k) for k in subject}):
+                    hits += 1
                 if hits:
                     bonus_rows[rec["row"]] = hits
         fused = []
@@ -158,7 +162,7 @@ class HybridSearcher:
                 score += 1.0 / (RRF_K + dense_rank[row])
             if row in lex_rank:
                 score += 1.0 / (RRF_K + lex_rank[row])
-            score += ENTITY_BONUS * min(bonus_rows.get(row, 0), 2)
+            score += ENTITY_BONUS * min(bonus_rows.get(row, 0), 3)
             fused.append((row, score))
         fused.sort(key=lambda x: -x[1])
         return fused[:limit]

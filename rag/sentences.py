@@ -9,6 +9,7 @@ from rag.schema import Passage
 
 SENTENCE_RE = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;]+|(?=\n)|$)|[^\n.]+?(?:\.(?=\s)|$)")
 SPLIT_RE = re.compile(r"(?<=[。！？!?；;])|(?<=\.)(?=\s)|\n")
+TABLE_RULE_RE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
 MARKDOWN_RE = re.compile(r"\*\*|__|`|^#+\s*|^\s*[-*+•]\s+|^\s*>+\s*", re.MULTILINE)
 
 
@@ -32,12 +33,33 @@ class Sentence:
 
     @property
     def is_table_row(self) -> bool:
-        return self.text.lstrip().startswith("|")
+        return self.text.lstrip().startswith("|") or self.text.count("|") >= 2
+
+    @property
+    def table_header(self) -> str:
+        """The header row this table row belongs to: the passage's context, or the first row of
+        the table inside the passage (the one followed by a |---| rule)."""
+        if self.passage.context:
+            return self.passage.context
+        lines = self.passage.text[: self.start].split("\n")
+        for i in range(len(lines) - 1, 0, -1):
+            if TABLE_RULE_RE.match(lines[i]) and lines[i - 1].count("|") >= 2:
+                return lines[i - 1].strip()
+        return ""
+
+    @property
+    def is_table_header(self) -> bool:
+        rest = self.passage.text[self.end :].lstrip("\n").split("\n", 1)[0]
+        return self.is_table_row and bool(TABLE_RULE_RE.match(rest)) and "-" in rest
 
 
 def split_sentences(passage: Passage, min_chars: int = 6) -> list[Sentence]:
     text = passage.text
-    cuts = sorted({0, len(text), *(m.start() for m in SPLIT_RE.finditer(text))})
+    # Table rows stay whole; other lines are cut at sentence ends.
+    rows = [m.span() for m in re.finditer(r"[^\n]+", text) if m.group(0).count("|") >= 2]
+    cuts = sorted(
+        {0, len(text), *(m.start() for m in SPLIT_RE.finditer(text) if not any(a < m.start() < b for a, b in rows))}
+    )
     out = []
     for a, b in zip(cuts, cuts[1:]):
         piece = text[a:b]
