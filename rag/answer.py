@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import candidate_names, entity_key
-from ingest.tokenize import tokenize
+from ingest.tokenize import TermSet
 from rag.citations import build_citations, fix_markers
 from rag.conversation import carry_entities
 from rag.extractive import extractive_answer
@@ -59,10 +59,8 @@ def coverage(searcher, query: str, retrieval: Retrieval) -> float:
     concepts = searcher.concepts(query)
     if not concepts:
         return 1.0
-    found: set[str] = set()
-    for p in retrieval.passages:
-        found.update(tokenize(f"{p.title} {p.section_path} {p.text}"))
-    return sum(w for options, w in concepts if options & found) / sum(w for _, w in concepts)
+    found = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in retrieval.passages))
+    return sum(w for options, w in concepts if found.any_of(options)) / sum(w for _, w in concepts)
 
 
 def display_names(question: str, searcher) -> dict[str, str]:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ingest.entities import family_key
-from ingest.tokenize import tokenize
+from ingest.tokenize import TermSet
 from rag.retrieve import HybridSearcher, Retrieval
 from rag.sentences import Sentence, readable, split_sentences
 
@@ -85,8 +85,8 @@ def score_sentences(searcher: HybridSearcher, question: str, retrieval: Retrieva
     dense = vectors[1:] @ vectors[0]
     scored = []
     for sentence, text, sim in zip(sentences, texts, dense):
-        tokens = set(tokenize(text))
-        lexical = sum(w for options, w in concepts if options & tokens) / total_weight
+        tokens = TermSet(text)
+        lexical = sum(w for options, w in concepts if tokens.any_of(options)) / total_weight
         named = {k for key in searcher.gazetteer.find(text) for k in (key, family_key(key))}
         in_scope = bool(wanted & set(sentence.passage.entities))
         entity = len(wanted & named) / len(wanted) if wanted else 0.0
@@ -104,7 +104,7 @@ def score_sentences(searcher: HybridSearcher, question: str, retrieval: Retrieva
         part_scores = []
         for groups in part_concepts:
             weight = sum(w for _, w in groups) or 1.0
-            part_scores.append(sum(w for options, w in groups if options & tokens) / weight)
+            part_scores.append(sum(w for options, w in groups if tokens.any_of(options)) / weight)
         score -= 0.01 * (sentence.passage.n - 1)  # slight trust in the retrieval order
         if len(text) < 15:
             score -= 0.1  # fragments and headings rarely answer anything

@@ -75,14 +75,19 @@ class HybridSearcher:
             keys = [t] + ([f"{t} {en[i + 1]}"] if i + 1 < len(en) else [])
             for key in keys:
                 for zh in en2zh.get(key, []):
-                    out[t].extend(tokenize(zh))
+                    out[t].extend(self.as_tokens(zh))
                     if " " in key:
-                        out.setdefault(en[i + 1], []).extend(tokenize(zh))
+                        out.setdefault(en[i + 1], []).extend(self.as_tokens(zh))
         for t in tokens:
             if CJK_RE.match(t):
                 for key in zh2en.get(t, []):
                     out[t].extend(key.split())
         return {t: list(dict.fromkeys(alts)) for t, alts in out.items()}
+
+    def as_tokens(self, word: str) -> list[str]:
+        """A lexicon word as index tokens; words from the lexicon are index terms already,
+        which spares English questions from loading the Chinese segmenter."""
+        return [word] if word in self.index.bm25.vocab_dict else tokenize(word)
 
     def entity_tokens(self, query: str) -> set[str]:
         return {
