@@ -132,14 +132,14 @@ def server_atlas(server_index_dir: Path) -> Atlas:
 
 
 @pytest.fixture(scope="session")
-def live(server_atlas: Atlas) -> Iterator[LiveServer]:
+def live_server(server_atlas: Atlas) -> Iterator[LiveServer]:
     """An open server (no key, no rate limit) shared by the tests that do not change settings."""
     with running(server_atlas) as server:
         yield server
 
 
 @pytest.fixture
-def client(live: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live.url, timeout=60) as http:
+def server_client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.url, timeout=60) as http:
         yield http
 

@@ -47,19 +47,19 @@ def check_citations(answer: dict) -> None:
 
 # ---------------------------------------------------------------- health, docs, the native API
 
-def test_health_ready_and_docs(client: httpx.Client) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz").json()
+def test_health_ready_and_docs(server_client: httpx.Client) -> None:
+    assert server_client.get("/healthz").json() == {"status": "ok"}
+    ready = server_client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["chunks"] > 100 and ready["documents"] > 10
-    docs = client.get("/docs")
+    docs = server_client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
-    paths = client.get("/openapi.json").json()["paths"]
+    paths = server_client.get("/openapi.json").json()["paths"]
     assert set(paths) >= {"/v1/ask", "/v1/ask/stream", "/v1/chat/completions", "/v1/models",
                           "/v1/sources/{doc_id}"}
 
 
-def test_ask_returns_the_ask_json_object_plus_timings(client: httpx.Client, server_atlas: Atlas) -> None:
-    response = client.post("/v1/ask", json={"question": srv.EN_QUESTION, "llm": False})
+def test_ask_returns_the_ask_json_object_plus_timings(server_client: httpx.Client, server_atlas: Atlas) -> None:
+    response = server_client.post("/v1/ask", json={"question": srv.EN_QUESTION, "llm": False})
     assert response.status_code == 200, response.text
     body = response.json()
     direct = server_atlas.ask(srv.EN_QUESTION, use_llm=False)
@@ -76,10 +76,10 @@ def test_ask_returns_the_ask_json_object_plus_timings(client: httpx.Client, serv
     check_citations(body)
 
 
-def test_cited_quote_is_in_the_source_document(client: httpx.Client) -> None:
-    body = client.post("/v1/ask", json={"question": srv.EN_QUESTION}).json()
+def test_cited_quote_is_in_the_source_document(server_client: httpx.Client) -> None:
+    body = server_client.post("/v1/ask", json={"question": srv.EN_QUESTION}).json()
     citation = body["citations"][0]
-    source = client.get(f"/v1/sources/{citation['doc_id']}")
+    source = server_client.get(f"/v1/sources/{citation['doc_id']}")
     assert source.status_code == 200
     document = source.json()
     assert document["doc_id"] == citation["doc_id"] and document["title"] == citation["title"]
@@ -87,30 +87,30 @@ def test_cited_quote_is_in_the_source_document(client: httpx.Client) -> None:
     assert "sha256" not in document  # only the documented fields
 
 
-def test_unknown_source_is_a_404_json(client: httpx.Client) -> None:
-    assert_error(client.get("/v1/sources/no-such-doc"), 404, "no-such-doc")
+def test_unknown_source_is_a_404_json(server_client: httpx.Client) -> None:
+    assert_error(server_client.get("/v1/sources/no-such-doc"), 404, "no-such-doc")
 
 
-def test_chinese_question(client: httpx.Client) -> None:
-    body = client.post("/v1/ask", json={"question": srv.ZH_QUESTION}).json()
+def test_chinese_question(server_client: httpx.Client) -> None:
+    body = server_client.post("/v1/ask", json={"question": srv.ZH_QUESTION}).json()
     assert body["answered"] and body["citations"]
     assert re.search(r"[\u4e00-\u9fff]", body["answer"] + body["citations"][0]["quote"])
     check_citations(body)
 
 
-def test_follow_up_with_history(client: httpx.Client) -> None:
-    first = client.post("/v1/ask", json={"question": "Who released Llama 2?"}).json()
+def test_follow_up_with_history(server_client: httpx.Client) -> None:
+    first = server_client.post("/v1/ask", json={"question": "Who released Llama 2?"}).json()
     history = [{"role": "user", "content": "Who released Llama 2?"},
                {"role": "assistant", "content": first["answer"]}]
-    follow_up = client.post("/v1/ask", json={"question": "What is its context length?", "history": history})
+    follow_up = server_client.post("/v1/ask", json={"question": "What is its context length?", "history": history})
     assert follow_up.status_code == 200, follow_up.text
     body = follow_up.json()
     assert body["answer"] and body["query"]
     check_citations(body)
 
 
-def test_ask_stream_events_add_up_to_the_answer(client: httpx.Client) -> None:
-    with client.stream("POST", "/v1/ask/stream", json={"question": srv.EN_QUESTION}) as response:
+def test_ask_stream_events_add_up_to_the_answer(server_client: httpx.Client) -> None:
+    with server_client.stream("POST", "/v1/ask/stream", json={"question": srv.EN_QUESTION}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         text = response.read().decode()
@@ -122,15 +122,15 @@ def test_ask_stream_events_add_up_to_the_answer(client: httpx.Client) -> None:
     assert answers[0]["citations"][0]["doc_id"]
 
 
-def test_refused_question_is_refused_before_the_stream_starts(client: httpx.Client) -> None:
-    assert_error(client.post("/v1/ask/stream", json={"question": "   "}), 422, "empty")
+def test_refused_question_is_refused_before_the_stream_starts(server_client: httpx.Client) -> None:
+    assert_error(server_client.post("/v1/ask/stream", json={"question": "   "}), 422, "empty")
 
 
 # ---------------------------------------------------------------- the OpenAI-compatible API
 
 @pytest.fixture
-def openai_client(live: srv.LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0, timeout=60)
+def openai_client(live_server: srv.LiveServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="unused", max_retries=0, timeout=60)
 
 
 def test_openai_client_lists_the_model(openai_client: openai.OpenAI) -> None:
@@ -180,9 +180,9 @@ def test_openai_conversation_keeps_history(openai_client: openai.OpenAI) -> None
     assert follow_up.model_extra["citations"]
 
 
-def test_raw_stream_ends_with_done(client: httpx.Client) -> None:
+def test_raw_stream_ends_with_done(server_client: httpx.Client) -> None:
     body = {"model": "llm-atlas", "stream": True, "messages": [{"role": "user", "content": srv.ZH_QUESTION}]}
-    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+    with server_client.stream("POST", "/v1/chat/completions", json=body) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         text = response.read().decode()
     assert text.endswith("data: [DONE]\n\n")
@@ -192,12 +192,12 @@ def test_raw_stream_ends_with_done(client: httpx.Client) -> None:
     assert "来源：\n[1] " in content  # a Chinese answer gets a Chinese sources heading
 
 
-def test_openai_errors(openai_client: openai.OpenAI, client: httpx.Client) -> None:
+def test_openai_errors(openai_client: openai.OpenAI, server_client: httpx.Client) -> None:
     with pytest.raises(openai.NotFoundError, match="does not exist"):
         openai_client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
-    assert_error(client.post("/v1/chat/completions", json={
+    assert_error(server_client.post("/v1/chat/completions", json={
         "model": "llm-atlas", "messages": [{"role": "system", "content": "hello"}]}), 422, "no user message")
-    assert_error(client.post("/v1/chat/completions", json={"model": "llm-atlas", "messages": []}), 422)
+    assert_error(server_client.post("/v1/chat/completions", json={"model": "llm-atlas", "messages": []}), 422)
 
 
 # ---------------------------------------------------------------- auth, limits, errors
@@ -224,10 +224,10 @@ def test_api_key_is_required_when_set(server_atlas: Atlas) -> None:
             bad.models.list()
 
 
-def test_too_long_question_is_a_clear_422(client: httpx.Client) -> None:
-    body = assert_error(client.post("/v1/ask", json={"question": "x" * 2001}), 422, "2001", "2000")
+def test_too_long_question_is_a_clear_422(server_client: httpx.Client) -> None:
+    body = assert_error(server_client.post("/v1/ask", json={"question": "x" * 2001}), 422, "2001", "2000")
     assert body["error"]["type"] == "invalid_request_error"
-    assert_error(client.post("/v1/chat/completions", json={
+    assert_error(server_client.post("/v1/chat/completions", json={
         "model": "llm-atlas", "messages": [{"role": "user", "content": "问" * 2001}]}), 422, "limit is 2000")
 
 
@@ -236,15 +236,15 @@ def test_server_question_limit_can_be_stricter(server_atlas: Atlas) -> None:
         assert_error(httpx.post(f"{server.url}/v1/ask", json={"question": "y" * 51}), 422, "limit is 50")
 
 
-def test_bad_json_and_bad_fields_are_422_json(client: httpx.Client) -> None:
-    bad = client.post("/v1/ask", content=b'{"question": "unterminated',
+def test_bad_json_and_bad_fields_are_422_json(server_client: httpx.Client) -> None:
+    bad = server_client.post("/v1/ask", content=b'{"question": "unterminated',
                       headers={"Content-Type": "application/json"})
     assert_error(bad, 422, "not valid JSON")
-    assert_error(client.post("/v1/ask", json={"question": "hi", "k": 0}), 422, "k")
+    assert_error(server_client.post("/v1/ask", json={"question": "hi", "k": 0}), 422, "k")
     robot = [{"role": "robot", "content": ""}]
-    assert_error(client.post("/v1/ask", json={"question": "hi", "history": robot}), 422)
-    assert_error(client.post("/v1/ask", json={"question": "hi", "surprise": 1}), 422, "surprise")
-    assert_error(client.post("/v1/ask", json=["question"]), 422)
+    assert_error(server_client.post("/v1/ask", json={"question": "hi", "history": robot}), 422)
+    assert_error(server_client.post("/v1/ask", json={"question": "hi", "surprise": 1}), 422, "surprise")
+    assert_error(server_client.post("/v1/ask", json=["question"]), 422)
 
 
 def test_large_bodies_are_413(server_atlas: Atlas) -> None:
@@ -290,13 +290,13 @@ def test_dead_llm_falls_back_to_the_extractive_answer(server_index_dir: Path) ->
         assert completion.model_extra["notice"] and "extractive" in completion.choices[0].message.content
 
 
-def test_twenty_concurrent_requests(client: httpx.Client, live: srv.LiveServer) -> None:
+def test_twenty_concurrent_requests(server_client: httpx.Client, live_server: srv.LiveServer) -> None:
     questions = [srv.EN_QUESTION, srv.ZH_QUESTION, "Which license does Falcon-7B use?", "What is Alpaca?"]
-    expected = {q: client.post("/v1/ask", json={"question": q}).json()["answer"] for q in questions}
+    expected = {q: server_client.post("/v1/ask", json={"question": q}).json()["answer"] for q in questions}
 
     def one(i: int) -> tuple[str, httpx.Response]:
         question = questions[i % len(questions)]
-        with httpx.Client(base_url=live.url, timeout=120) as http:
+        with httpx.Client(base_url=live_server.url, timeout=120) as http:
             if i % 5 == 4:
                 return question, http.post("/v1/chat/completions", json={
                     "model": "llm-atlas", "messages": [{"role": "user", "content": question}]})
@@ -363,13 +363,13 @@ def test_a_failed_load_is_reported(tmp_path: Path) -> None:
         assert_error(httpx.get(f"{server.url}/v1/sources/x"), 503, "llm-atlas ingest")
 
 
-def test_chat_page_is_served_with_a_strict_policy(client: httpx.Client) -> None:
-    page = client.get("/")
+def test_chat_page_is_served_with_a_strict_policy(server_client: httpx.Client) -> None:
+    page = server_client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     for asset in ("/web/app.js", "/web/style.css"):
-        assert client.get(asset).status_code == 200
-    assert "innerHTML" not in client.get("/web/app.js").text
+        assert server_client.get(asset).status_code == 200
+    assert "innerHTML" not in server_client.get("/web/app.js").text
 
 
 # ---------------------------------------------------------------- the command line

@@ -28,8 +28,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 # schemathesis.pytest.from_fixture does not work with pytest 9, so the strategy is driven by hand.
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
-def test_no_server_errors_and_responses_match_the_schema(live: srv.LiveServer, mode: GenerationMode) -> None:
-    schema = schemathesis.openapi.from_url(f"{live.url}/openapi.json")
+def test_no_server_errors_and_responses_match_the_schema(live_server: srv.LiveServer, mode: GenerationMode) -> None:
+    schema = schemathesis.openapi.from_url(f"{live_server.url}/openapi.json")
 
     @given(case=schema.as_strategy(generation_mode=mode))
     @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))

@@ -71,9 +71,9 @@ def ask(page: sync_api.Page, question: str) -> sync_api.Locator:
     return answer
 
 
-def test_ask_see_the_answer_stream_in_and_open_a_citation(page: sync_api.Page, live: srv.LiveServer) -> None:
-    expected = httpx.post(f"{live.url}/v1/ask", json={"question": srv.EN_QUESTION}, timeout=60).json()
-    page.goto(live.url)
+def test_ask_see_the_answer_stream_in_and_open_a_citation(page: sync_api.Page, live_server: srv.LiveServer) -> None:
+    expected = httpx.post(f"{live_server.url}/v1/ask", json={"question": srv.EN_QUESTION}, timeout=60).json()
+    page.goto(live_server.url)
     answer = ask(page, srv.EN_QUESTION)
 
     assert page.locator(".msg.user").first.text_content() == srv.EN_QUESTION
@@ -101,8 +101,8 @@ def test_ask_see_the_answer_stream_in_and_open_a_citation(page: sync_api.Page, l
     assert page.text_content("#citation-quote") == first["quote"]
 
 
-def test_follow_up_keeps_the_conversation(page: sync_api.Page, live: srv.LiveServer) -> None:
-    page.goto(live.url)
+def test_follow_up_keeps_the_conversation(page: sync_api.Page, live_server: srv.LiveServer) -> None:
+    page.goto(live_server.url)
     first = ask(page, "Who released Llama 2?")
     first_text = first.locator(".text").text_content()
     with page.expect_request("**/v1/ask/stream") as request:
@@ -119,8 +119,8 @@ def test_follow_up_keeps_the_conversation(page: sync_api.Page, live: srv.LiveSer
     assert json.loads(request.value.post_data)["history"] == []
 
 
-def test_chinese_page_and_question(page: sync_api.Page, live: srv.LiveServer) -> None:
-    page.goto(live.url)
+def test_chinese_page_and_question(page: sync_api.Page, live_server: srv.LiveServer) -> None:
+    page.goto(live_server.url)
     page.click("#lang-toggle")
     assert page.text_content("#send") == "提问"
     assert page.get_attribute("html", "lang") == "zh-CN"
@@ -148,7 +148,7 @@ def test_page_asks_for_the_api_key_and_sends_it(browser: sync_api.Browser, serve
         dialog.wait_for(state="visible")  # /v1/models answered 401
         page.fill("#key-input", "page-key")
         page.click("#key-save")
-        assert page.evaluate("localStorage.getItem('llm-atlas.apiKey')") == "page-key"
+        page.wait_for_function("localStorage.getItem('llm-atlas.apiKey') === 'page-key'")  # on `close`
         with page.expect_request("**/v1/ask/stream") as request:
             answer = ask(page, srv.EN_QUESTION)
         assert request.value.headers["authorization"] == "Bearer page-key"
