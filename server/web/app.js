@@ -179,6 +179,19 @@ function showCitation(citation, button) {
   $("citation-panel").hidden = false;
 }
 
+function splitAt(text, citation) {
+  // The server's offsets count code points; JavaScript strings count UTF-16 units, which differ
+  // after any emoji or rare CJK character. Array.from splits by code point.
+  const chars = Array.from(text);
+  const start = Math.max(0, Math.min(citation.start, chars.length));
+  const end = Math.max(start, Math.min(citation.end, chars.length));
+  const parts = [chars.slice(0, start), chars.slice(start, end), chars.slice(end)].map((c) => c.join(""));
+  if (parts[1] === citation.quote) return parts;
+  const found = text.indexOf(citation.quote); // offsets from another index version: find the quote instead
+  if (found < 0 || !citation.quote) return parts;
+  return [text.slice(0, found), citation.quote, text.slice(found + citation.quote.length)];
+}
+
 async function showSource(citation) {
   const pre = $("source-text");
   pre.hidden = false;
@@ -187,12 +200,10 @@ async function showSource(citation) {
     const response = await fetch(`/v1/sources/${encodeURIComponent(citation.doc_id)}`, { headers: authHeaders() });
     const data = await response.json();
     if (!response.ok) throw new Error(data.error?.message || response.statusText);
-    const text = data.text;
-    const start = Math.max(0, Math.min(citation.start, text.length));
-    const end = Math.max(start, Math.min(citation.end, text.length));
-    const mark = el("mark", { text: text.slice(start, end) });
-    pre.replaceChildren(text.slice(0, start), mark, text.slice(end));
-    mark.scrollIntoView({ block: "center" });
+    const [before, quoted, after] = splitAt(data.text, citation);
+    const mark = el("mark", { text: quoted });
+    pre.replaceChildren(before, mark, after);
+    pre.scrollTop = Math.max(0, mark.offsetTop - pre.clientHeight / 3); // scroll the text, not the panel
   } catch (error) {
     pre.textContent = t("failed") + error.message;
   }

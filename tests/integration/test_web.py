@@ -156,32 +156,54 @@ def test_page_asks_for_the_api_key_and_sends_it(browser: sync_api.Browser, serve
         context.close()
 
 
-class Hostile:
-    """A core whose retrieved text is markup, as a poisoned document could make it."""
+class Scripted:
+    """A core with one fixed answer and its documents, for cases the real corpus cannot show on demand."""
 
-    HTML = '<img src=x onerror="window.__pwned=1"><b>bold</b>'
-
-    def __init__(self, atlas: Atlas):
-        self.index, self.settings, self.document = atlas.index, atlas.settings, atlas.document
+    def __init__(self, atlas: Atlas, answer: Answer, documents: dict[str, dict] | None = None):
+        self.index, self.settings = atlas.index, atlas.settings
+        self.answer, self.documents = answer, documents or {}
 
     def ask(self, question, history=None, k=None, use_llm=None, language=None) -> Answer:
-        citation = Citation(n=1, title=self.HTML, url="javascript:window.__pwned=2", section=self.HTML,
-                            quote=self.HTML, doc_id="x", start=0, end=0)
-        return Answer(answer=f"{self.HTML} [1]", answered=True, citations=[citation], notice=self.HTML)
+        return self.answer
 
     def ask_stream(self, question, history=None, k=None, use_llm=None):
-        answer = self.ask(question)
-        yield answer.answer
-        yield answer
+        yield self.answer.answer
+        yield self.answer
+
+    def document(self, doc_id: str) -> dict | None:
+        return self.documents.get(doc_id)
+
+
+HTML = '<img src=x onerror="window.__pwned=1"><b>bold</b>'
 
 
 def test_untrusted_text_is_never_markup(page: sync_api.Page, server_atlas: Atlas) -> None:
-    with srv.running(Hostile(server_atlas)) as server:
+    citation = Citation(n=1, title=HTML, url="javascript:window.__pwned=2", section=HTML, quote=HTML,
+                        doc_id="x", start=0, end=0)
+    hostile = Answer(answer=f"{HTML} [1]", answered=True, citations=[citation], notice=HTML)
+    with srv.running(Scripted(server_atlas, hostile)) as server:
         page.goto(server.url)
         answer = ask(page, "anything")
         answer.locator(".text .cite").click()
         assert page.locator("img").count() == 0 and page.locator("#chat b, #citation-panel b").count() == 0
-        assert Hostile.HTML in answer.locator(".text").text_content()
-        assert page.text_content("#citation-quote") == Hostile.HTML
+        assert HTML in answer.locator(".text").text_content()
+        assert page.text_content("#citation-quote") == HTML
         assert page.locator("#citation-url").is_hidden()  # never a javascript: link
         assert page.evaluate("window.__pwned") is None
+
+
+def test_quote_is_marked_after_emoji_and_rare_characters(page: sync_api.Page, server_atlas: Atlas) -> None:
+    # Offsets count code points; in the page, 🦅 and 𠀀 are two UTF-16 units each.
+    quote = "Falcon-7B is made available under the Apache 2.0 license."
+    text = f"# 🦅 Falcon-7B\n\n😊 𠀀 Paper coming soon.\n\n{quote}\n\n## Contact"
+    start = text.index(quote)
+    citation = Citation(n=1, title="Falcon-7B", url="https://example.org/falcon", section="Falcon-7B",
+                        quote=quote, doc_id="falcon", start=start, end=start + len(quote))
+    document = {"doc_id": "falcon", "title": "Falcon-7B", "url": citation.url, "language": "en", "text": text}
+    answer = Answer(answer=f"{quote} [1]", answered=True, citations=[citation])
+    with srv.running(Scripted(server_atlas, answer, {"falcon": document})) as server:
+        page.goto(server.url)
+        ask(page, "Which license does Falcon-7B use?").locator(".text .cite").click()
+        page.click("#citation-source")
+        assert page.locator("#source-text mark").text_content() == quote
+        assert page.locator("#source-text").text_content() == text
