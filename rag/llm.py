@@ -57,7 +57,7 @@ def chat_model(settings: RagSettings) -> Any:
             model_path=settings.llm_model[5:],
             temperature=settings.llm_temperature,
             n_ctx=4096,
-            max_tokens=512,
+            max_tokens=settings.llm_max_tokens,
             verbose=False,
         )
     from langchain_openai import ChatOpenAI
@@ -68,6 +68,7 @@ def chat_model(settings: RagSettings) -> Any:
         model=settings.llm_model,
         temperature=settings.llm_temperature,
         timeout=settings.llm_timeout,
+        max_tokens=settings.llm_max_tokens,
         max_retries=0,
         streaming=True,
     )

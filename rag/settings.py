@@ -20,6 +20,7 @@ class RagSettings(IngestSettings):
     llm_model: str = Field(default="gpt-4o-mini", description="Model name sent to the endpoint.")
     llm_timeout: float = Field(default=30.0, gt=0, description="Seconds before falling back to extractive.")
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_max_tokens: int = Field(default=600, ge=16, description="Longest answer the LLM may write.")
     use_llm: bool | None = Field(default=None, description="Force the LLM on/off; default: on when an endpoint is set.")
 
     @property
