@@ -134,7 +134,10 @@ MID_SENTENCE_RE = re.compile(r"([a-z,;(] |[\u4e00-\u9fff]\s?)$")
 
 
 # "Claude 3", "LLaMA 2": a name and a version number written apart.
-NAME_VERSION_RE = re.compile(r"(?<![A-Za-z0-9])([A-Z][A-Za-z]+)[ -](\d{1,2}(?:\.\d)?)(?![\d.]*[0-9A-Za-z])")
+# Not "QLoRA 4-bit" or "QLoRA 4位": a unit after the number makes it a quantity, not a version.
+NAME_VERSION_RE = re.compile(
+    r"(?<![A-Za-z0-9])([A-Z][A-Za-z]+)[ -](\d{1,2}(?:\.\d)?)(?![\d.]*[0-9A-Za-z\u4e00-\u9fff])(?!-[A-Za-z])"
+)
 
 
 def candidate_names(text: str) -> Iterable[str]:
@@ -216,13 +219,13 @@ class Gazetteer:
 
     def unknown(self, text: str) -> list[str]:
         """Name-shaped words in a text that the corpus never mentions (e.g. GPT-5, Claude 3)."""
-        missing: list[str] = []
+        missing: dict[str, str] = {}  # key -> first spelling, so "GPT-5" is not also reported as "GPT 5"
         for token in candidate_names(text):
             key = entity_key(token)
             name_like = looks_like_name(token) or " " in token
-            if name_like and key and key not in self.vocabulary and token not in missing:
-                missing.append(token)
-        return missing
+            if name_like and key and key not in self.vocabulary:
+                missing.setdefault(key, token)
+        return list(missing.values())
 
     def to_json(self) -> dict:
         return {"names": self.names, "vocabulary": sorted(self.vocabulary)}

@@ -55,10 +55,11 @@ def refusal(
 
 
 def coverage(searcher, query: str, retrieval: Retrieval) -> float:
-    """IDF-weighted share of the question's words (or their translations) found in the passages."""
+    """IDF-weighted share of the question's words (or their translations) found in the passages.
+    A question with neither words nor known models (an emoji, punctuation) covers nothing."""
     concepts = searcher.concepts(query)
     if not concepts:
-        return 1.0
+        return 1.0 if retrieval.entities else 0.0
     found = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in retrieval.passages))
     return sum(w for options, w in concepts if found.any_of(options)) / sum(w for _, w in concepts)
 
@@ -93,9 +94,10 @@ def answer_question(
 
     if retrieval.unknown:
         return refusal("unknown", lang, retrieval, timings, notice, retrieval.unknown)
+    comparison = len(retrieval.per_entity) >= 2  # each side was retrieved on its own name
     if (
         not retrieval.passages
-        or coverage(searcher, query, retrieval) < MIN_COVERAGE
+        or (not comparison and coverage(searcher, query, retrieval) < MIN_COVERAGE)
         or (retrieval.best_dense < MIN_DENSE_WITHOUT_ENTITY and not retrieval.entities)
     ):
         return refusal("weak", lang, retrieval, timings, notice)

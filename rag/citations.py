@@ -10,8 +10,27 @@ from ingest.tokenize import tokenize
 from rag.schema import Citation, Passage
 from rag.sentences import Sentence, split_sentences
 
-MARKER_RE = re.compile(r"\[(\d{1,3})\]")
-ANSWER_SENTENCE_RE = re.compile(r"[^。！？!?\n]+?(?:[。！？!?]+|\.(?=\s|$)|$)")
+MARKER_RE = re.compile(r"\[(\d+)\]")
+# A sentence ends at Chinese or English end punctuation or at a line end (bullet lists).
+ANSWER_SENTENCE_RE = re.compile(r"[^。！？!?\n]+?(?:[。！？!?]+|\.(?=\s|$)|(?=\n)|$)")
+TRAILING_MARKERS_RE = re.compile(r"[ \t]*(\[\d+\][ \t]*)+")
+
+
+def claims(answer: str) -> list[tuple[str, set[int]]]:
+    """The answer's sentences with the markers that belong to each: inside it, or right after
+    its end punctuation (". [2]" cites the sentence before, not the next one)."""
+    out: list[tuple[str, set[int]]] = []
+    pos = 0
+    while (match := ANSWER_SENTENCE_RE.search(answer, pos)) and match.end() > match.start():
+        text, pos = answer[pos : match.end()], match.end()  # keeps the line breaks before it
+        tail = TRAILING_MARKERS_RE.match(answer, pos)
+        if tail and tail.group(0).strip():
+            text, pos = text + tail.group(0), tail.end()
+        if text.strip():
+            out.append((text, {int(n) for n in MARKER_RE.findall(text)}))
+    if pos < len(answer) and out:
+        out[-1] = (out[-1][0] + answer[pos:], out[-1][1])
+    return out
 
 
 def overlap(a: set[str], b: set[str]) -> float:
@@ -40,17 +59,11 @@ def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) 
         removed += 1
         return ""
 
-    answer = re.sub(r"\s*\[(\d{1,3})\]", lambda m: m.group(0) if int(m.group(1)) in valid else keep(m), answer)
+    answer = re.sub(r"\s*\[(\d+)\]", keep, answer)
     unsupported = 0
     pieces = []
-    last = 0
-    for match in ANSWER_SENTENCE_RE.finditer(answer):
-        sentence = match.group(0)
-        pieces.append(answer[last : match.start()])
-        last = match.end()
-        # A marker right after the sentence (". [2]") belongs to it.
-        tail = re.match(r"\s*(\[\d+\]\s*)+", answer[match.end() :])
-        if MARKER_RE.search(sentence) or tail or len(tokenize(sentence)) < 3:
+    for sentence, numbers in claims(answer):
+        if numbers or len(tokenize(sentence)) < 3:
             pieces.append(sentence)
             continue
         words = set(tokenize(sentence))
@@ -63,7 +76,6 @@ def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) 
         else:
             unsupported += 1
             pieces.append(sentence)
-    pieces.append(answer[last:])
     return re.sub(r"[ \t]+\n", "\n", "".join(pieces)).strip(), removed, unsupported
 
 
@@ -79,8 +91,8 @@ def build_citations(
             continue
         spans = (quotes or {}).get(n)
         if not spans:
-            claims = [s for s in ANSWER_SENTENCE_RE.findall(answer) if f"[{n}]" in s]
-            found = best_sentence(passage, " ".join(claims))
+            supported = [text for text, numbers in claims(answer) if n in numbers]
+            found = best_sentence(passage, MARKER_RE.sub("", " ".join(supported)))
             spans = [found] if found else []
         if spans:
             start, end = min(s.doc_start for s in spans), max(s.doc_end for s in spans)

@@ -7,6 +7,10 @@ instructions inside them. The model's citations are checked afterwards in code.
 
 from __future__ import annotations
 
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from rag.schema import Passage, Turn
@@ -35,13 +39,49 @@ LANGUAGE_NAMES = {"en": "English", "zh": "Chinese (简体中文)"}
 NO_ANSWER = "NO_ANSWER"
 
 
+FENCE_RE = re.compile(r"</?\s*passages\s*>", re.IGNORECASE)
+
+
 def format_passages(passages: list[Passage]) -> str:
+    """Numbered passages; a passage cannot close the <passages> fence from inside."""
     blocks = []
     for p in passages:
         where = f"{p.title} > {p.section_path}" if p.section else p.title
         body = f"{p.context}\n{p.text}" if p.context else p.text
-        blocks.append(f"[{p.n}] ({where})\n{body}")
+        blocks.append(FENCE_RE.sub("[passages]", f"[{p.n}] ({where})\n{body}"))
     return "\n\n".join(blocks)
+
+
+_models: dict[tuple, Any] = {}
+_models_lock = threading.Lock()
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llm")
+
+
+def cached_chat_model(settings: RagSettings) -> Any:
+    """One chat model per configuration: a local GGUF loads its weights once, not per question."""
+    key = (
+        settings.llm_model,
+        settings.llm_base_url,
+        settings.llm_api_key,
+        settings.llm_timeout,
+        settings.llm_temperature,
+        settings.llm_max_tokens,
+    )
+    with _models_lock:
+        if key not in _models:
+            _models[key] = chat_model(settings)
+        return _models[key]
+
+
+def run_with_deadline(chain: Any, inputs: dict, seconds: float) -> str:
+    """Invoke a chain, giving up after `seconds` in all (the client's own timeout is per read,
+    so a model that streams slowly would otherwise never time out)."""
+    future = _pool.submit(chain.invoke, inputs)
+    try:
+        return future.result(timeout=seconds)
+    except FutureTimeout as exc:
+        future.cancel()
+        raise TimeoutError(f"no complete answer within {seconds:g} s") from exc
 
 
 def chat_model(settings: RagSettings) -> Any:
@@ -85,7 +125,7 @@ def answer_chain(settings: RagSettings) -> Any:
             ("human", USER_PROMPT),
         ]
     )
-    return prompt | chat_model(settings) | StrOutputParser()
+    return prompt | cached_chat_model(settings) | StrOutputParser()
 
 
 def history_messages(history: list[Turn]) -> list[tuple[str, str]]:
@@ -96,15 +136,13 @@ def llm_answer(
     settings: RagSettings, question: str, passages: list[Passage], history: list[Turn], language: str
 ) -> str:
     """The model's answer text (raises on endpoint failure; the caller falls back)."""
-    chain = answer_chain(settings)
-    return chain.invoke(
-        {
-            "passages": format_passages(passages),
-            "question": question,
-            "history": history_messages(history),
-            "language": LANGUAGE_NAMES.get(language, "English"),
-        }
-    ).strip()
+    inputs = {
+        "passages": format_passages(passages),
+        "question": question,
+        "history": history_messages(history),
+        "language": LANGUAGE_NAMES.get(language, "English"),
+    }
+    return run_with_deadline(answer_chain(settings), inputs, settings.llm_timeout).strip()
 
 
 def rewrite_query(settings: RagSettings, question: str, history: list[Turn]) -> str | None:
@@ -115,9 +153,8 @@ def rewrite_query(settings: RagSettings, question: str, history: list[Turn]) -> 
     prompt = ChatPromptTemplate.from_messages(
         [("system", REWRITE_PROMPT), MessagesPlaceholder("history"), ("human", "{question}")]
     )
-    reply = (prompt | chat_model(settings) | StrOutputParser()).invoke(
-        {"history": history_messages(history), "question": question}
-    )
+    chain = prompt | cached_chat_model(settings) | StrOutputParser()
+    reply = run_with_deadline(chain, {"history": history_messages(history), "question": question}, settings.llm_timeout)
     lines = [
         line.split(":", 1)[1].strip()
         for line in reply.splitlines()

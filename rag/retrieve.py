@@ -27,6 +27,7 @@ from rag.schema import Passage
 RRF_K = 10
 EXPANSION_WEIGHT = 0.5
 ENTITY_BONUS = 1.0 / RRF_K  # as much as a first place in one ranking
+COMPARE_STEMS = frozenset({"compar", "differ", "versus", "vs", "区别", "比较", "对比", "相比", "差异", "不同"})
 COMPARE_RE = re.compile(
     r"\b(compare|comparison|versus|vs\.?|differ|difference)\b|对比|比较|区别|相比|和.*哪", re.IGNORECASE
 )
@@ -67,7 +68,7 @@ class HybridSearcher:
 
     def translations(self, tokens: list[str]) -> dict[str, list[str]]:
         """Each token's translations into the other language (as index tokens)."""
-        names = set(self.gazetteer.names)
+        names = self.gazetteer.names
         out: dict[str, list[str]] = {t: [] for t in tokens}
         en = [t for t in tokens if not CJK_RE.match(t) and t not in names]
         en2zh, zh2en = self.lexicon.get("en2zh", {}), self.lexicon.get("zh2en", {})
@@ -107,7 +108,8 @@ class HybridSearcher:
         """The question's content words other than model names, each with its translations and an
         IDF weight: a sentence covers a concept when it has any of the alternatives."""
         tokens = list(dict.fromkeys(tokenize(query)))
-        skip = self.entity_tokens(query)
+        # Model names are judged by the entity checks, and "compare" asks for nothing by itself.
+        skip = self.entity_tokens(query) | {t for t in tokens if COMPARE_RE.fullmatch(t) or t in COMPARE_STEMS}
         groups = []
         for t, alts in self.translations(tokens).items():
             if t in skip:

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 class Script:
     reply: str = "NO_ANSWER"
     delay: float = 0.0
+    chunk_delay: float = 0.0  # between streamed chunks: a model that streams slowly
     status: int = 200
     requests: list[dict] = field(default_factory=list)
 
@@ -53,6 +54,7 @@ def make_app(script: Script) -> FastAPI:
         def events() -> Iterator[str]:
             words = script.reply.split(" ")
             for i, word in enumerate(words):
+                time.sleep(script.chunk_delay)
                 delta = {"role": "assistant", "content": word} if i == 0 else {"content": " " + word}
                 chunk = {
                     "id": "chatcmpl-1",
