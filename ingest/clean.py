@@ -128,14 +128,14 @@ def drop_toc(lines: list[str]) -> list[str]:
     i = 0
     while i < len(lines):
         if lines[i].strip() in TOC_MARKERS:
+            # Where each line occurs last, so "does it recur later?" is one lookup.
+            last_seen = {line.strip(): k for k, line in enumerate(lines)}
             j = i + 1
-            rest = {line.strip() for line in lines[i + 40 :]}
             while j < len(lines) and (
-                not lines[j].strip()
-                or (len(lines[j].strip()) < 60 and lines[j].strip() in {line.strip() for line in lines[j + 1 :]})
+                not lines[j].strip() or (len(lines[j].strip()) < 60 and last_seen[lines[j].strip()] > j)
             ):
                 j += 1
-            if j > i + 1 and rest:
+            if j > i + 1:
                 i = j
                 continue
         out.append(lines[i])
@@ -186,10 +186,17 @@ def clean_lines(text: str, shared_lines: set[str], seen_paragraphs: set[str], re
 
 
 def template_lines(texts: Iterable[str], min_docs: int = 3) -> set[str]:
-    """Short lines that recur in several documents: site templates, not content."""
+    """Short lines that recur in several documents: site templates, not content. Headings and
+    table rows are structure ("## License" in every model card), never templates."""
     counts: Counter = Counter()
     for text in texts:
-        counts.update({line.strip() for line in text.split("\n") if 0 < len(line.strip()) < 200})
+        counts.update(
+            {
+                line.strip()
+                for line in text.split("\n")
+                if 0 < len(line.strip()) < 200 and not line.lstrip().startswith("#") and line.count("|") < 2
+            }
+        )
     return {line for line, n in counts.items() if n >= min_docs and len(line) > 8}
 
 

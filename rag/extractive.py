@@ -81,7 +81,7 @@ def score_sentences(searcher: HybridSearcher, question: str, retrieval: Retrieva
     wanted = set(retrieval.entities) | {family_key(k) for k in retrieval.entities}
     # A table row is judged with its header, so "GPT-4 | 1.76T" still says what 1.76T is.
     texts = [readable((s.table_header + "\n" if s.is_table_row else "") + s.text) for s in sentences]
-    vectors = searcher.embedder.encode([question] + texts)
+    vectors = searcher.encode_cached([question] + texts)
     dense = vectors[1:] @ vectors[0]
     scored = []
     for sentence, text, sim in zip(sentences, texts, dense):

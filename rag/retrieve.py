@@ -10,6 +10,8 @@ two rankings are interleaved. The lexical query is widened with dictionary trans
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -60,6 +62,8 @@ class HybridSearcher:
         self.gazetteer = index.gazetteer
         self.languages = index.languages
         self._idf: dict[str, float] = {}
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # sentence text -> vector, LRU
+        self._vectors_lock = threading.Lock()
 
     # --- query analysis -------------------------------------------------------------------------
     def query_entities(self, text: str) -> list[str]:
@@ -118,7 +122,25 @@ class HybridSearcher:
             groups.append((options, max(self.idf(o) for o in options)))
         return groups
 
+    def encode_cached(self, texts: list[str], capacity: int = 50_000) -> np.ndarray:
+        """Embed texts, reusing vectors of texts seen before: top passages recur across questions."""
+        with self._vectors_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            fresh = self.embedder.encode(missing)
+            with self._vectors_lock:
+                self._vectors.update(zip(missing, fresh))
+                while len(self._vectors) > capacity:
+                    self._vectors.popitem(last=False)
+        with self._vectors_lock:
+            for t in texts:
+                if t in self._vectors:
+                    self._vectors.move_to_end(t)
+            return np.vstack([self._vectors[t] if t in self._vectors else self.embedder.encode([t])[0] for t in texts])
+
     def idf(self, term: str) -> float:
+        if len(self._idf) > 200_000:  # a long-running server meets endless new words
+            self._idf.clear()
         if term not in self._idf:
             vocab = self.index.bm25.vocab_dict
             df = int((self.index.bm25.get_scores([term]) > 0).sum()) if term in vocab else 0

@@ -9,6 +9,7 @@ from rag.schema import Passage
 
 SENTENCE_RE = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;]+|(?=\n)|$)|[^\n.]+?(?:\.(?=\s)|$)")
 SPLIT_RE = re.compile(r"(?<=[。！？!?；;])|(?<=\.)(?=\s)|\n")
+MAX_CHARS = 400  # longest piece offered as one answer sentence
 TABLE_RULE_RE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
 MARKDOWN_RE = re.compile(r"\*\*|__|`|^#+\s*|^\s*[-*+•]\s+|^\s*>+\s*", re.MULTILINE)
 
@@ -67,7 +68,24 @@ def split_sentences(passage: Passage, min_chars: int = 6) -> list[Sentence]:
         trail = len(piece) - len(piece.rstrip())
         a2, b2 = a + lead, b - trail
         if b2 - a2 >= min_chars and not re.fullmatch(r"[|\s:-]+", text[a2:b2]):
-            out.append(Sentence(passage, a2, b2))
+            out.extend(Sentence(passage, x, y) for x, y in windows(text, a2, b2))
+    return out
+
+
+def windows(text: str, start: int, end: int, limit: int = MAX_CHARS) -> list[tuple[int, int]]:
+    """An over-long run without sentence ends, cut at commas or spaces into pieces of at most `limit`."""
+    if end - start <= limit or text[start:end].count("|") >= 2:
+        return [(start, end)]
+    out = []
+    while end - start > limit:
+        cut = max(text.rfind(c, start + limit // 2, start + limit) for c in ",，、 ")
+        cut = cut + 1 if cut > start else start + limit
+        out.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        out.append((start, end))
     return out
 
 

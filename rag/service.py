@@ -70,6 +70,8 @@ class Atlas:
 
         started = time.perf_counter()
         question = self.check_question(question)
+        if k is not None and not 1 <= k <= 50:
+            raise QuestionError(f"k must be between 1 and 50 (got {k}).")
         turns = [t if isinstance(t, Turn) else Turn.model_validate(t) for t in history or []]
         use_llm = self.settings.llm_enabled if use_llm is None else use_llm
         answer = answer_question(self, question, turns, k or self.settings.top_k, use_llm, language)
