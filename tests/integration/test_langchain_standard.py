@@ -9,7 +9,7 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests, Retrie
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 
 from ingest.embed import SentenceTransformerEmbeddings, USEm3Embeddings
-from rag.retrieve import AtlasRetriever
+from rag.retriever import AtlasRetriever
 
 
 class TestUSEm3EmbeddingsUnit(EmbeddingsUnitTests):
