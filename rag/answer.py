@@ -94,11 +94,11 @@ def answer_question(
 
     if retrieval.unknown:
         return refusal("unknown", lang, retrieval, timings, notice, retrieval.unknown)
-    comparison = len(retrieval.per_entity) >= 2  # each side was retrieved on its own name
-    if (
-        not retrieval.passages
-        or (not comparison and coverage(searcher, query, retrieval) < MIN_COVERAGE)
-        or (retrieval.best_dense < MIN_DENSE_WITHOUT_ENTITY and not retrieval.entities)
+    # A question about a model the corpus knows is answered from that model's passages; the
+    # off-topic checks are for questions that name none.
+    if not retrieval.passages or (
+        not retrieval.entities
+        and (coverage(searcher, query, retrieval) < MIN_COVERAGE or retrieval.best_dense < MIN_DENSE_WITHOUT_ENTITY)
     ):
         return refusal("weak", lang, retrieval, timings, notice)
 
