@@ -1,6 +1,9 @@
 """The index on disk: FAISS vectors, a BM25 index, chunk and document metadata in SQLite,
 the gazetteer and a manifest. Nothing is pickled.
 
+The vector index is exact up to `faiss_exact_max` chunks and approximate beyond (ingest/ann.py);
+it is written in batches (IndexWriter), so a million chunks never sit in memory at once.
+
 Layout: INDEX_DIR/current -> a version folder. A build writes a new version folder and then
 swaps the `current` link atomically, so an ingest killed at any moment leaves the previous
 index loadable.
@@ -11,18 +14,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ingest.ann import AnnConfig, AnnSpec, build, choose, configure, single_thread_search
+from ingest.bm25 import BM25Builder
 from ingest.entities import Gazetteer
+from ingest.postings import Postings, PostingsBuilder
 from ingest.schema import Chunk, Document
 
 FORMAT_VERSION = 2
@@ -57,6 +64,9 @@ CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT, url TEXT, source TE
 CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE, doc_id TEXT, title TEXT, url TEXT,
     section TEXT, language TEXT, start INTEGER, "end" INTEGER, text TEXT, context TEXT, entities TEXT,
     embed_sha TEXT);
+"""
+# Made after the bulk inserts: building a b-tree once is faster than keeping it up to date.
+SCHEMA_INDEXES = """
 CREATE INDEX chunks_doc ON chunks(doc_id);
 """
 
@@ -64,6 +74,188 @@ CREATE INDEX chunks_doc ON chunks(doc_id);
 def embed_sha(chunk: Chunk) -> str:
     """Key of a chunk's vector: the same embedded text gives the same vector."""
     return hashlib.sha256(chunk.embed_text().encode()).hexdigest()
+
+
+class IndexWriter:
+    """Writes a new index version batch by batch, then makes it current.
+
+    Memory stays at one batch: vectors go to a .npy memmap, token counts into a compact
+    BM25 builder, rows into SQLite; the vector index is trained on a sample of the memmap
+    and filled from it at `commit`. Nothing is visible until `commit` switches `current`;
+    an exception (or a kill) leaves the previous version in place.
+
+        with IndexWriter(index_dir, rows=n, dimension=512) as writer:
+            writer.add_documents(docs)
+            writer.add_chunks(chunks, entities, vectors, tokens)   # any number of batches
+            writer.commit(gazetteer, manifest, lexicon)
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        rows: int,
+        dimension: int,
+        bm25: BM25Params | None = None,
+        ann: AnnConfig | None = None,
+    ):
+        self.index_dir = Path(index_dir)
+        self.rows = rows
+        self.dimension = dimension
+        self.bm25_params = bm25 or BM25Params()
+        self.ann = ann or AnnConfig()
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        # Unique even for two builds in one second of one process (the older one is current).
+        self.version = self.index_dir / f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.tmp = self.version.with_name(self.version.name + ".tmp")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir()
+        self.vectors = (
+            np.lib.format.open_memmap(self.tmp / "vectors.npy", mode="w+", dtype=np.float32, shape=(rows, dimension))
+            if rows
+            else np.zeros((0, dimension), dtype=np.float32)  # an empty file cannot be mapped
+        )
+        self.bm25 = BM25Builder(k1=self.bm25_params.k1, b=self.bm25_params.b)
+        self.postings = PostingsBuilder()
+        self.languages: list[str] = []
+        self.documents = 0
+        self.timings: dict[str, float] = {}
+        self.db = sqlite3.connect(self.tmp / "store.sqlite")
+        # The file is unreachable until commit has fsynced it, so SQLite's own journal buys nothing.
+        self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
+
+    def __enter__(self) -> IndexWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def abort(self) -> None:
+        self.db.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def add_documents(self, documents: Iterable[tuple[Document, str]]) -> None:
+        """Documents, each with the hash of its text (the key of incremental ingest)."""
+        rows = [
+            (d.doc_id, d.title, d.url, d.source, d.language, d.license, d.sha256, text_sha, d.raw_chars, d.text)
+            for d, text_sha in documents
+        ]
+        self.db.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        self.documents += len(rows)
+
+    def add_chunks(
+        self,
+        chunks: Sequence[Chunk],
+        chunk_entities: Sequence[list[str]],
+        vectors: np.ndarray,
+        tokens: Sequence[list[str]],
+    ) -> None:
+        """The next batch of chunks, in row order, with their entity keys, vectors and BM25 tokens."""
+        first = len(self.languages)
+        if first + len(chunks) > self.rows or not len(chunks) == len(vectors) == len(tokens) == len(chunk_entities):
+            raise ValueError("Chunk batch does not fit the rows announced or its parts differ in length.")
+        self.vectors[first : first + len(chunks)] = vectors
+        self.bm25.add(tokens)
+        self.languages.extend(c.language for c in chunks)
+        self.db.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    row,
+                    c.chunk_id,
+                    c.doc_id,
+                    c.title,
+                    c.url,
+                    json.dumps(c.section, ensure_ascii=False),
+                    c.language,
+                    c.start,
+                    c.end,
+                    c.text,
+                    c.context,
+                    json.dumps(ents),
+                    embed_sha(c),
+                )
+                for row, (c, ents) in enumerate(zip(chunks, chunk_entities), first)
+            ],
+        )
+        self.postings.add(first, chunk_entities)
+
+    def vocabulary(self) -> set[str]:
+        """Every lexical token added so far (what the cross-lingual lexicon is cut to)."""
+        return self.bm25.vocabulary()
+
+    def commit(
+        self,
+        gazetteer: Gazetteer,
+        manifest: dict[str, Any],
+        lexicon: dict[str, dict[str, list[str]]] | None = None,
+    ) -> Path:
+        """Finish every part, fsync, and switch `current` to the new version atomically."""
+        import faiss
+
+        if len(self.languages) != self.rows:
+            raise ValueError(f"{len(self.languages)} chunks were added, {self.rows} were announced.")
+        tmp = self.tmp
+        started = time.perf_counter()
+        self.db.executescript(SCHEMA_INDEXES)
+        self.db.commit()
+        self.db.close()
+        self.timings["sqlite_index"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        spec = choose(self.rows, self.ann)
+        if self.rows:
+            self.vectors.flush()
+            vector_index = build(self.vectors, spec, self.ann)
+        else:
+            np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
+            vector_index = faiss.IndexFlatIP(self.dimension)
+        faiss.write_index(vector_index, str(tmp / "vectors.faiss"))
+        del vector_index, self.vectors
+        self.timings["vector_index"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        self.bm25.save(tmp / "bm25")
+        self.timings["bm25"] = time.perf_counter() - started
+        np.save(tmp / "languages.npy", np.array(self.languages, dtype=str), allow_pickle=False)
+        self.postings.save(tmp)
+
+        (tmp / "gazetteer.json").write_text(json.dumps(gazetteer.to_json(), ensure_ascii=False), encoding="utf-8")
+        (tmp / "lexicon.json").write_text(
+            json.dumps(lexicon or {"en2zh": {}, "zh2en": {}}, ensure_ascii=False), encoding="utf-8"
+        )
+        full_manifest = {
+            **manifest,
+            "format_version": FORMAT_VERSION,
+            "chunks": self.rows,
+            "documents": self.documents,
+            "dimension": self.dimension,
+            "bm25": {"k1": self.bm25_params.k1, "b": self.bm25_params.b},
+            "ann": spec.to_json(),
+            "created": time.time(),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(full_manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        started = time.perf_counter()
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                with open(path, "rb") as fh:
+                    os.fsync(fh.fileno())
+        self.timings["fsync"] = time.perf_counter() - started
+        tmp.rename(self.version)
+        switch_current(self.index_dir, self.version)
+        return self.version
+
+
+def switch_current(index_dir: Path, version: Path) -> None:
+    """Point `current` at `version` atomically, then drop older versions and leftovers of killed builds."""
+    link_tmp = index_dir / f".current-{os.getpid()}"
+    if link_tmp.is_symlink() or link_tmp.exists():
+        link_tmp.unlink()
+    link_tmp.symlink_to(version.name)
+    os.replace(link_tmp, index_dir / "current")  # the atomic switch
+    for old in index_dir.glob("v-*"):
+        if old.name != version.name and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def write_index(
@@ -77,91 +269,14 @@ def write_index(
     manifest: dict[str, Any],
     bm25: BM25Params | None = None,
     lexicon: dict[str, dict[str, list[str]]] | None = None,
+    ann: AnnConfig | None = None,
 ) -> Path:
-    """Write a complete new version and make it current. `documents` pairs each doc with its text hash."""
-    import bm25s
-    import faiss
-
-    bm25 = bm25 or BM25Params()
-    index_dir.mkdir(parents=True, exist_ok=True)
-    version = index_dir / f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    tmp = version.with_name(version.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
-    flat = faiss.IndexFlatIP(vectors.shape[1])
-    if len(vectors):
-        flat.add(vectors)
-    faiss.write_index(flat, str(tmp / "vectors.faiss"))
-
-    retriever = bm25s.BM25(k1=bm25.k1, b=bm25.b)
-    retriever.index([list(t) or [""] for t in tokens] or [[""]], show_progress=False)
-    retriever.save(str(tmp / "bm25"), show_progress=False)
-
-    db = sqlite3.connect(tmp / "store.sqlite")
-    db.executescript(SCHEMA)
-    db.executemany(
-        "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
-        [
-            (d.doc_id, d.title, d.url, d.source, d.language, d.license, d.sha256, text_sha, d.raw_chars, d.text)
-            for d, text_sha in documents
-        ],
-    )
-    db.executemany(
-        "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [
-            (
-                row,
-                c.chunk_id,
-                c.doc_id,
-                c.title,
-                c.url,
-                json.dumps(c.section, ensure_ascii=False),
-                c.language,
-                c.start,
-                c.end,
-                c.text,
-                c.context,
-                json.dumps(ents),
-                embed_sha(c),
-            )
-            for row, (c, ents) in enumerate(zip(chunks, chunk_entities))
-        ],
-    )
-    db.commit()
-    db.close()
-
-    (tmp / "gazetteer.json").write_text(json.dumps(gazetteer.to_json(), ensure_ascii=False), encoding="utf-8")
-    (tmp / "lexicon.json").write_text(
-        json.dumps(lexicon or {"en2zh": {}, "zh2en": {}}, ensure_ascii=False), encoding="utf-8"
-    )
-    full_manifest = {
-        **manifest,
-        "format_version": FORMAT_VERSION,
-        "chunks": len(chunks),
-        "documents": len(documents),
-        "dimension": int(vectors.shape[1]),
-        "bm25": {"k1": bm25.k1, "b": bm25.b},
-        "created": time.time(),
-    }
-    (tmp / "manifest.json").write_text(json.dumps(full_manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-    for path in tmp.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-    tmp.rename(version)
-
-    link_tmp = index_dir / f".current-{os.getpid()}"
-    if link_tmp.is_symlink() or link_tmp.exists():
-        link_tmp.unlink()
-    link_tmp.symlink_to(version.name)
-    os.replace(link_tmp, index_dir / "current")  # the atomic switch
-    for old in index_dir.glob("v-*"):
-        if old.name != version.name and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-    return version
+    """Write a complete new version from parts already in memory, and make it current."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    with IndexWriter(index_dir, len(chunks), int(vectors.shape[1]), bm25=bm25, ann=ann) as writer:
+        writer.add_documents(documents)
+        writer.add_chunks(chunks, chunk_entities, vectors, tokens)
+        return writer.commit(gazetteer, manifest, lexicon)
 
 
 def current_version(index_dir: Path) -> Path:
@@ -207,15 +322,17 @@ class Index:
             import bm25s
             import faiss
 
+            self.ann = AnnSpec.from_json(self.manifest.get("ann"))
             self.faiss = faiss.read_index(str(version / "vectors.faiss"))
+            configure(self.faiss, self.ann)  # nprobe / efSearch, so callers just call .search
+            single_thread_search()
             self.bm25 = bm25s.BM25.load(str(version / "bm25"), show_progress=False, verbosity=0)
             self.gazetteer = Gazetteer.from_json(json.loads((version / "gazetteer.json").read_text("utf-8")))
             self.lexicon = json.loads((version / "lexicon.json").read_text("utf-8"))
             self.db_path = version / "store.sqlite"
             self._local = threading.local()
-            self.languages = np.array(
-                [row[0] for row in self._db().execute("SELECT language FROM chunks ORDER BY row")]
-            )
+            self.languages = self._load_languages(version)
+            self.postings = Postings(version) if Postings.exists(version) else None
         except Exception as exc:  # faiss, bm25s and sqlite raise many types on damaged files
             raise IndexCorrupt(f"Index at {version} is damaged ({exc.__class__.__name__}: {exc}). " + hint) from exc
         if self.faiss.ntotal != len(self.languages):
@@ -223,6 +340,19 @@ class Index:
                 f"Index at {version} is inconsistent ({self.faiss.ntotal} vectors, "
                 f"{len(self.languages)} chunks). " + hint
             )
+
+    def _load_languages(self, version: Path) -> np.ndarray:
+        """Each row's language ('zh', 'en'), as a fixed-width string array (8 bytes a row)."""
+        path = version / "languages.npy"
+        if path.exists():
+            return np.load(path, allow_pickle=False)
+        # Indexes written before languages.npy existed: read the column (slow past ~100k rows).
+        return np.array([row[0] for row in self._db().execute("SELECT language FROM chunks ORDER BY row")])
+
+    def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product scores and rows of the k nearest chunks of each query vector (-1: none)."""
+        k = max(1, min(k, len(self)))
+        return self.faiss.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
 
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -268,6 +398,9 @@ class Index:
         """Rows of chunks whose text, title or section names any of the entity keys."""
         if not entity_keys:
             return np.zeros(0, dtype=np.int64)
+        if self.postings is not None:
+            return self.postings.rows_naming(entity_keys)
+        # Indexes written before the postings existed: scan every chunk (slow past ~100k).
         clauses = " OR ".join("entities LIKE ?" for _ in entity_keys)
         rows = (
             self._db().execute(f"SELECT row FROM chunks WHERE {clauses}", [f'%"{k}"%' for k in entity_keys]).fetchall()
@@ -291,4 +424,5 @@ class Index:
         ]
 
     def vectors(self) -> np.ndarray:
-        return np.load(current_version(self.index_dir) / "vectors.npy", allow_pickle=False)
+        """All vectors, memory-mapped: rows are read from disk only when touched."""
+        return np.load(current_version(self.index_dir) / "vectors.npy", allow_pickle=False, mmap_mode="r")

@@ -8,18 +8,20 @@ embedded, removed ones are dropped, and an unchanged corpus rewrites nothing.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ingest.ann import AnnConfig
 from ingest.chunk import chunk_document, detect_language
 from ingest.clean import CleanReport, clean_lines, template_lines, to_text
 from ingest.entities import Gazetteer, family_key
-from ingest.index import Index, IndexProblem, embed_sha, write_index
+from ingest.index import Index, IndexProblem, IndexWriter
 from ingest.lexicon import build_lexicon
 from ingest.load import Skipped, iter_bundled_corpus, iter_sources
 from ingest.schema import Chunk, Document, RawSource
@@ -30,7 +32,7 @@ Progress = Callable[[str, int, int], None]
 
 # Bump when cleaning, chunking, tokenizing or the gazetteer change: the next ingest then
 # rebuilds the lexical index and metadata (vectors of unchanged chunk texts are still reused).
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4
 
 
 @dataclass
@@ -125,6 +127,17 @@ def text_hash(doc: Document, settings_key: str) -> str:
     return hashlib.sha256(f"{settings_key}\n{doc.title}\n{doc.url}\n{doc.text}".encode()).hexdigest()
 
 
+def lexical_parts(gazetteer: Gazetteer, embed_texts: Sequence[str]) -> tuple[list[list[str]], list[list[str]]]:
+    """What the index keeps of each chunk's embedded text besides its vector: BM25 tokens, and the
+    gazetteer keys it names with their families (vicuna13b also names vicuna)."""
+    tokens = [tokenize(text) for text in embed_texts]
+    entities = []
+    for text in embed_texts:
+        keys = gazetteer.find(text)
+        entities.append(sorted(set(keys) | {family_key(k) for k in keys}))
+    return tokens, entities
+
+
 def previous_index(index_dir: Path, embedder: str) -> Index | None:
     try:
         return Index(index_dir, embedder_name=embedder)
@@ -178,61 +191,57 @@ def run_ingest(
         chunks.extend(chunk_document(doc, settings.chunk_chars, markdown=not doc.source.endswith(".txt")))
     report.chunks = len(chunks)
 
-    # Reuse the vectors of chunks whose embedded text is unchanged; embed the rest in batches.
+    # Vectors of chunks whose embedded text is unchanged are reused; the rest are embedded.
+    # Batch by batch, each chunk's vector, tokens and entities go straight to the index writer.
     embedder = make_embedder(settings.embedder, settings.embed_batch_size)
     old_rows = prev.embed_rows() if prev else {}
     old_vectors = prev.vectors() if prev and old_rows else None
-    shas = [embed_sha(c) for c in chunks]
-    todo = [i for i, sha in enumerate(shas) if sha not in old_rows]
-    dimension = old_vectors.shape[1] if old_vectors is not None else None
-    embed_started = time.perf_counter()
-    batch = settings.embed_batch_size
-    new_vectors = []
-    for start in range(0, len(todo), batch):
-        progress("embedding", start, len(todo))
-        texts = [chunks[i].embed_text() for i in todo[start : start + batch]]
-        new_vectors.append(embedder.encode(texts))
-    progress("embedding", len(todo), len(todo))
-    report.embed_seconds = time.perf_counter() - embed_started
-    report.embedded_chunks = len(todo)
-    report.reused_chunks = len(chunks) - len(todo)
-    if new_vectors:
-        dimension = new_vectors[0].shape[1]
-    if dimension is None:
-        raise ValueError("Nothing to index: every source was skipped or empty.")
-    vectors = np.zeros((len(chunks), dimension), dtype=np.float32)
-    if new_vectors:
-        vectors[todo] = np.vstack(new_vectors)
-    for i, sha in enumerate(shas):
-        if sha in old_rows:
-            vectors[i] = old_vectors[old_rows[sha]]
-
-    progress("indexing", 0, 1)
     embed_texts = [c.embed_text() for c in chunks]
-    tokens = [tokenize(t) for t in embed_texts]
+    shas = [hashlib.sha256(t.encode()).hexdigest() for t in embed_texts]
+    report.embedded_chunks = sum(1 for sha in shas if sha not in old_rows)
+    report.reused_chunks = len(chunks) - report.embedded_chunks
+
+    def vector_batches(size: int) -> Iterator[tuple[range, np.ndarray]]:
+        embedded = 0
+        for start in range(0, len(chunks), size):
+            rows = range(start, min(start + size, len(chunks)))
+            fresh = [i for i in rows if shas[i] not in old_rows]
+            new = None  # a batch can be all reused (an added document's chunks come last)
+            if fresh:
+                progress("embedding", embedded, report.embedded_chunks)
+                embed_started = time.perf_counter()
+                new = embedder.encode([embed_texts[i] for i in fresh])
+                report.embed_seconds += time.perf_counter() - embed_started
+                embedded += len(fresh)
+            dimension = new.shape[1] if new is not None else old_vectors.shape[1]
+            vectors = np.zeros((len(rows), dimension), dtype=np.float32)
+            if new is not None:
+                vectors[[i - start for i in fresh]] = new
+            for i in rows:
+                if shas[i] in old_rows:
+                    vectors[i - start] = old_vectors[old_rows[shas[i]]]
+            yield rows, vectors
+        progress("embedding", embedded, report.embedded_chunks)
+
+    batches = vector_batches(settings.embed_batch_size * 8)
+    first = next(batches, None)
+    if first is None:
+        raise ValueError("Nothing to index: every source was skipped or empty.")
     gazetteer = Gazetteer.build(embed_texts)
-    chunk_entities = []
-    for text in embed_texts:
-        keys = gazetteer.find(text)
-        chunk_entities.append(sorted(set(keys) | {family_key(k) for k in keys}))
     manifest = {
         "embedder": settings.embedder,
         "chunk_chars": settings.chunk_chars,
         "pipeline_version": PIPELINE_VERSION,
         "sources": {d.doc_id: d.sha256 for d in documents},
     }
-    lexicon = build_lexicon({t for toks in tokens for t in toks})
-    write_index(
-        index_dir,
-        [(d, hashes[d.doc_id]) for d in documents],
-        chunks,
-        chunk_entities,
-        vectors,
-        tokens,
-        gazetteer,
-        manifest,
-        lexicon=lexicon,
-    )
+    ann = AnnConfig.from_settings(settings)
+    with IndexWriter(index_dir, len(chunks), first[1].shape[1], ann=ann) as writer:
+        writer.add_documents((d, hashes[d.doc_id]) for d in documents)
+        for rows, vectors in itertools.chain([first], batches):
+            tokens, entities = lexical_parts(gazetteer, embed_texts[rows.start : rows.stop])
+            writer.add_chunks(chunks[rows.start : rows.stop], entities, vectors, tokens)
+        progress("indexing", 0, 1)
+        writer.commit(gazetteer, manifest, lexicon=build_lexicon(writer.vocabulary()))
     progress("indexing", 1, 1)
     report.seconds = time.perf_counter() - started
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,3 +27,15 @@ class IngestSettings(BaseSettings):
     chunk_chars: int = Field(default=600, ge=100, description="Target chunk size in characters.")
     max_file_bytes: int = Field(default=20_000_000, description="Larger files are skipped, with a reason.")
     fetch_timeout: float = Field(default=20.0, description="Seconds to wait for a URL.")
+    # Vector index structure (see docs/scaling.md): exact search while it fits, approximate beyond.
+    faiss_exact_max: int = Field(
+        default=200_000, ge=0, description="Up to this many chunks the vector index is exact (IndexFlatIP)."
+    )
+    faiss_kind: Literal["ivf-sq8", "hnsw-sq8"] = Field(
+        default="ivf-sq8", description="Approximate vector index used above faiss_exact_max (see ingest/ann.py)."
+    )
+    faiss_nprobe: int = Field(default=256, ge=1, description="IVF lists scanned per query (recall vs speed).")
+    faiss_ef_search: int = Field(default=512, ge=1, description="HNSW candidates kept per query (recall vs speed).")
+    faiss_train_size: int = Field(
+        default=100_000, ge=1_000, description="Vectors sampled to train the approximate index (k-means, SQ8 ranges)."
+    )
