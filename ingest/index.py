@@ -333,6 +333,8 @@ class Index:
             self._local = threading.local()
             self.languages = self._load_languages(version)
             self.postings = Postings(version) if Postings.exists(version) else None
+            # Open the store now, so a damaged one is reported here with the rebuild hint.
+            self._db().execute("SELECT row FROM chunks ORDER BY row DESC LIMIT 1").fetchone()
         except Exception as exc:  # faiss, bm25s and sqlite raise many types on damaged files
             raise IndexCorrupt(f"Index at {version} is damaged ({exc.__class__.__name__}: {exc}). " + hint) from exc
         if self.faiss.ntotal != len(self.languages):
