@@ -116,7 +116,8 @@ def print_table(result: dict[str, Any]) -> None:
     m = result["machine"]
     mode = " --quick" if result["quick"] else ""
     title = f"llm-atlas bench{mode}: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB"
-    table = Table(title=title, caption=f"load average at end {m['load_average']}; {result['seconds']} s in all")
+    load = f"load average {m['load_average'][0]} at start, {m.get('load_average_end', ['?'])[0]} at end"
+    table = Table(title=title, caption=f"{load}; {result['seconds']} s in all")
     for column in ("section", "measure", "value", "comparable"):
         table.add_column(column)
     for row in rows(result):

@@ -62,6 +62,7 @@ def bench_ingest(workdir: Path, quick: bool) -> tuple[dict[str, Any], Path]:
             shutil.copy(CORPUS_DIR / name, subset / Path(name).name)
         paths = [str(subset)]
     cold, cold_run = probe(["ingest", "--index", str(index), *paths])
+    raw, raw_run = probe(["embed", "--index", str(index)])  # right after: the same load on the machine
     again, again_run = probe(["ingest", "--index", str(index), *paths])
     extra = workdir / "bench-note.md"
     extra.write_text(ADDED_DOCUMENT, encoding="utf-8")
@@ -69,7 +70,6 @@ def bench_ingest(workdir: Path, quick: bool) -> tuple[dict[str, Any], Path]:
     shutil.copytree(index, copy, symlinks=True)
     added, added_run = probe(["ingest", "--index", str(copy), "--add", str(extra)])
     shutil.rmtree(copy)
-    raw, raw_run = probe(["embed", "--index", str(index)])
 
     version = (index / "current").resolve()
     size = disk_bytes(version)
@@ -275,6 +275,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "index_bytes": result["ingest"]["index_bytes"],
     }
     result["seconds"] = round(time.perf_counter() - started, 1)
+    result["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return result
 
 
