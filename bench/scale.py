@@ -1,7 +1,7 @@
 """Scale runs: index a synthetic corpus of 100k or 1M chunks and measure it.
 
-    python -m bench.scale --size 100k          # ~5-10 minutes on 2 cores
-    python -m bench.scale --size 1m            # ~30-60 minutes; needs ~10 GB of disk
+    python -m bench.scale --size 100k          # ~5-10 minutes on 2 cores, ~1 GB of disk
+    python -m bench.scale --size 1m            # ~20-40 minutes (HNSW's build alone: 13), ~5 GB of disk
 
 1. build: the synthetic corpus (bench/synthetic.py; its vectors are synthetic, calibrated on the real
    USE-m3 vectors) is streamed through IndexWriter in blocks, tokenised by a pool of workers;
