@@ -61,6 +61,7 @@ class HybridSearcher:
         self.gazetteer = index.gazetteer
         self.languages = index.languages
         self._idf: dict[str, float] = {}
+        self._subjects: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # sentence text -> vector, LRU
         self._vectors_lock = threading.Lock()
 
@@ -121,6 +122,19 @@ class HybridSearcher:
             groups.append((options, max(self.idf(o) for o in options)))
         return groups
 
+    def subject_entities(self, title: str, section: tuple[str, ...]) -> frozenset[str]:
+        """Models named in a title and section path (with their families); many chunks share one
+        heading, so the answer is kept rather than recomputed for every candidate of every query."""
+        key = (title, section)
+        found = self._subjects.get(key)
+        if found is None:
+            names = self.gazetteer.find(f"{title} {' '.join(section)}")
+            found = frozenset(names) | {family_key(k) for k in names}
+            if len(self._subjects) > 100_000:
+                self._subjects.clear()
+            self._subjects[key] = found
+        return found
+
     def encode_cached(self, texts: list[str], capacity: int = 50_000) -> np.ndarray:
         """Embed texts, reusing vectors of texts seen before: top passages recur across questions."""
         with self._vectors_lock:
@@ -178,8 +192,7 @@ class HybridSearcher:
             for rec in self.index.chunks(sorted(candidates)):
                 hits = len(wanted & set(rec["entities"]))
                 # A model in the title or section is the passage's subject, not a passing mention.
-                subject = self.gazetteer.find(f"{rec['title']} {' '.join(rec['section'])}")
-                if wanted & ({*subject} | {family_key(k) for k in subject}):
+                if wanted & self.subject_entities(rec["title"], tuple(rec["section"])):
                     hits += 1
                 if hits:
                     bonus_rows[rec["row"]] = hits
