@@ -6,7 +6,12 @@ it is written in batches (IndexWriter), so a million chunks never sit in memory 
 
 Layout: INDEX_DIR/current -> a version folder. A build writes a new version folder and then
 swaps the `current` link atomically, so an ingest killed at any moment leaves the previous
-index loadable.
+index loadable. Builders hold the folder's build lock (ingest/locks.py); readers lease the
+version they opened, and a version is deleted only once no reader holds it.
+
+The manifest lists every file with its size and sha256: sizes are checked at every load,
+hashes when the index is small enough to hash in milliseconds and on every ingest, so a
+damaged index is reported with the command that rebuilds it (and ingest rebuilds it).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +35,14 @@ import numpy as np
 from ingest.ann import AnnConfig, AnnSpec, build, choose, configure, single_thread_search
 from ingest.bm25 import BM25Builder
 from ingest.entities import Gazetteer
+from ingest.errors import MissingDependency
+from ingest.locks import READERS_LOCK, ReaderLease, lease_current, remove_unused
 from ingest.postings import Postings, PostingsBuilder
 from ingest.schema import Chunk, Document
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# Below this total size every load checks the files' hashes too (sha256 runs at ~1 GB/s).
+HASH_AT_LOAD_MAX_BYTES = 256 * 1024 * 1024
 REBUILD_HINT = "Rebuild it with: llm-atlas ingest --index {dir}"
 
 
@@ -224,8 +234,10 @@ class IndexWriter:
         (tmp / "lexicon.json").write_text(
             json.dumps(lexicon or {"en2zh": {}, "zh2en": {}}, ensure_ascii=False), encoding="utf-8"
         )
+        (tmp / READERS_LOCK).touch()
         full_manifest = {
             **manifest,
+            "files": file_table(tmp),
             "format_version": FORMAT_VERSION,
             "chunks": self.rows,
             "documents": self.documents,
@@ -246,16 +258,41 @@ class IndexWriter:
         return self.version
 
 
+def file_table(version: Path) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file of a version (what `verify` checks against)."""
+    table = {}
+    for path in sorted(version.rglob("*")):
+        name = path.relative_to(version).as_posix()
+        if path.is_file() and name not in (READERS_LOCK, "manifest.json"):
+            table[name] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
+    return table
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def switch_current(index_dir: Path, version: Path) -> None:
-    """Point `current` at `version` atomically, then drop older versions and leftovers of killed builds."""
+    """Point `current` at `version` atomically, then drop older versions nobody reads any more.
+    The caller holds the build lock, so any other `.tmp` folder is a killed build's leftover."""
     link_tmp = index_dir / f".current-{os.getpid()}"
     if link_tmp.is_symlink() or link_tmp.exists():
         link_tmp.unlink()
     link_tmp.symlink_to(version.name)
     os.replace(link_tmp, index_dir / "current")  # the atomic switch
+    remove_old_versions(index_dir, keep=version.name)
+
+
+def remove_old_versions(index_dir: Path, keep: str) -> None:
     for old in index_dir.glob("v-*"):
-        if old.name != version.name and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
+        if old.name != keep and old.is_dir():
+            remove_unused(old)  # a version some reader still holds stays until the next ingest
+    for trash in index_dir.glob(".trash-*"):
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def write_index(
@@ -286,14 +323,41 @@ def current_version(index_dir: Path) -> Path:
     return link.resolve()
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any]:
-    version = current_version(index_dir)
+def current_version_name(index_dir: Path) -> str | None:
+    """The name of the version `current` points at, without touching it (cheap: one readlink)."""
     try:
-        return json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        return os.readlink(Path(index_dir) / "current")
+    except OSError:
+        return None
+
+
+def read_manifest(version: Path, index_dir: Path) -> dict[str, Any]:
+    hint = REBUILD_HINT.format(dir=index_dir)
+    try:
+        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexCorrupt(
-            f"Index manifest at {version} is unreadable ({exc}). " + REBUILD_HINT.format(dir=index_dir)
-        ) from exc
+        raise IndexCorrupt(f"Index manifest at {version} is unreadable ({exc}). " + hint) from exc
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt(f"Index manifest at {version} is not a JSON object. " + hint)
+    return manifest
+
+
+def check_files(version: Path, manifest: dict[str, Any], index_dir: Path, hashes: bool) -> None:
+    """Every file the manifest lists exists with its size (and, with `hashes`, its sha256)."""
+    hint = REBUILD_HINT.format(dir=index_dir)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise IndexCorrupt(f"Index manifest at {version} lists no files. " + hint)
+    for name, expected in files.items():
+        path = version / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise IndexCorrupt(f"Index at {version} is damaged: {name} is missing. " + hint) from None
+        if not isinstance(expected, dict) or size != expected.get("size"):
+            raise IndexCorrupt(f"Index at {version} is damaged: {name} has the wrong size. " + hint)
+        if hashes and file_sha256(path) != expected.get("sha256"):
+            raise IndexCorrupt(f"Index at {version} is damaged: {name} does not match its checksum. " + hint)
 
 
 class ChunkRecord(dict):
@@ -301,14 +365,35 @@ class ChunkRecord(dict):
 
 
 class Index:
-    """A loaded, read-only index, safe to share across threads."""
+    """A loaded, read-only index, safe to share across threads.
 
-    def __init__(self, index_dir: Path, embedder_name: str | None = None):
+    It holds a lease on its version folder until `close()` (or garbage collection), so an ingest
+    running meanwhile switches `current` without deleting what this index still reads.
+    `verify=True` checks every file's hash and SQLite's own consistency (what ingest does);
+    otherwise sizes are always checked and hashes only for small indexes.
+    """
+
+    def __init__(self, index_dir: Path, embedder_name: str | None = None, verify: bool = False):
         self.index_dir = Path(index_dir)
-        self.manifest = read_manifest(self.index_dir)
-        version = current_version(self.index_dir)
         hint = REBUILD_HINT.format(dir=self.index_dir)
-        if self.manifest.get("format_version") != FORMAT_VERSION:
+        link = self.index_dir / "current"
+        if not link.exists():
+            raise IndexMissing(f"No index at {self.index_dir}. " + hint)
+        try:
+            self.version, self._lease = lease_current(link)
+        except OSError as exc:
+            raise IndexCorrupt(f"Index at {self.index_dir} cannot be opened ({exc}). " + hint) from exc
+        self._closer = weakref.finalize(self, _release, self._lease)
+        try:
+            self._open(embedder_name, verify, hint)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, embedder_name: str | None, verify: bool, hint: str) -> None:
+        version = self.version
+        self.manifest = read_manifest(version, self.index_dir)
+        if self.manifest.get("format_version") != FORMAT_VERSION or self._lease is None:
             raise IndexIncompatible(
                 f"Index format {self.manifest.get('format_version')} is not the supported "
                 f"format {FORMAT_VERSION}. " + hint
@@ -318,10 +403,19 @@ class Index:
                 f"Index was built with embedder '{self.manifest.get('embedder')}', but "
                 f"'{embedder_name}' is configured. " + hint
             )
+        files = self.manifest.get("files") if isinstance(self.manifest.get("files"), dict) else {}
+        total = sum(f.get("size", 0) for f in files.values() if isinstance(f, dict))
+        check_files(version, self.manifest, self.index_dir, hashes=verify or total <= HASH_AT_LOAD_MAX_BYTES)
+        # Missing packages are not damage: say which one to install.
+        try:
+            import faiss
+        except ImportError as exc:
+            raise MissingDependency("faiss-cpu", "vector search", exc) from exc
         try:
             import bm25s
-            import faiss
-
+        except ImportError as exc:
+            raise MissingDependency("bm25s", "lexical search", exc) from exc
+        try:
             self.ann = AnnSpec.from_json(self.manifest.get("ann"))
             self.faiss = faiss.read_index(str(version / "vectors.faiss"))
             configure(self.faiss, self.ann)  # nprobe / efSearch, so callers just call .search
@@ -329,19 +423,51 @@ class Index:
             self.bm25 = bm25s.BM25.load(str(version / "bm25"), show_progress=False, verbosity=0)
             self.gazetteer = Gazetteer.from_json(json.loads((version / "gazetteer.json").read_text("utf-8")))
             self.lexicon = json.loads((version / "lexicon.json").read_text("utf-8"))
+            if not all(isinstance(self.lexicon.get(side), dict) for side in ("en2zh", "zh2en")):
+                raise ValueError("lexicon.json lacks its en2zh / zh2en tables")
             self.db_path = version / "store.sqlite"
             self._local = threading.local()
             self.languages = self._load_languages(version)
             self.postings = Postings(version) if Postings.exists(version) else None
             # Open the store now, so a damaged one is reported here with the rebuild hint.
-            self._db().execute("SELECT row FROM chunks ORDER BY row DESC LIMIT 1").fetchone()
+            db = self._db()
+            if verify and db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check found damaged pages")
+            db.execute("SELECT row FROM chunks ORDER BY row DESC LIMIT 1").fetchone()
         except Exception as exc:  # faiss, bm25s and sqlite raise many types on damaged files
             raise IndexCorrupt(f"Index at {version} is damaged ({exc.__class__.__name__}: {exc}). " + hint) from exc
-        if self.faiss.ntotal != len(self.languages):
+        if self.faiss.ntotal != len(self.languages) or self.manifest.get("chunks") != len(self.languages):
             raise IndexCorrupt(
                 f"Index at {version} is inconsistent ({self.faiss.ntotal} vectors, "
                 f"{len(self.languages)} chunks). " + hint
             )
+
+    @property
+    def version_name(self) -> str:
+        return self.version.name
+
+    def close(self) -> None:
+        """Let go of the version folder (a later ingest may then delete it)."""
+        self._closer()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def damaged(self, exc: BaseException) -> IndexCorrupt:
+        return IndexCorrupt(
+            f"Index at {self.version} is damaged ({exc.__class__.__name__}: {exc}). "
+            + REBUILD_HINT.format(dir=self.index_dir)
+        )
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read on the store; SQLite damage found only now is still reported as damage."""
+        try:
+            return self._db().execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(exc) from exc
 
     def _load_languages(self, version: Path) -> np.ndarray:
         """Each row's language ('zh', 'en'), as a fixed-width string array (8 bytes a row)."""
@@ -349,12 +475,15 @@ class Index:
         if path.exists():
             return np.load(path, allow_pickle=False)
         # Indexes written before languages.npy existed: read the column (slow past ~100k rows).
-        return np.array([row[0] for row in self._db().execute("SELECT language FROM chunks ORDER BY row")])
+        return np.array([row[0] for row in self._query("SELECT language FROM chunks ORDER BY row")])
 
     def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Inner-product scores and rows of the k nearest chunks of each query vector (-1: none)."""
         k = max(1, min(k, len(self)))
-        return self.faiss.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        scores, rows = self.faiss.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        if not np.isfinite(scores[rows >= 0]).all():  # damaged vectors (NaN/inf) would top every query
+            raise self.damaged(ValueError("the vector index holds non-finite vectors"))
+        return scores, rows
 
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -372,9 +501,10 @@ class Index:
             return []
         marks = ",".join("?" * len(rows))
         found = {
-            r["row"]: r
-            for r in self._db().execute(f"SELECT * FROM chunks WHERE row IN ({marks})", [int(r) for r in rows])
+            r["row"]: r for r in self._query(f"SELECT * FROM chunks WHERE row IN ({marks})", [int(r) for r in rows])
         }
+        if len(found) != len(set(int(r) for r in rows)):
+            raise self.damaged(LookupError("chunk rows are missing from the store"))
         out = []
         for row in rows:
             rec = found[int(row)]
@@ -404,27 +534,31 @@ class Index:
             return self.postings.rows_naming(entity_keys)
         # Indexes written before the postings existed: scan every chunk (slow past ~100k).
         clauses = " OR ".join("entities LIKE ?" for _ in entity_keys)
-        rows = (
-            self._db().execute(f"SELECT row FROM chunks WHERE {clauses}", [f'%"{k}"%' for k in entity_keys]).fetchall()
-        )
+        rows = self._query(f"SELECT row FROM chunks WHERE {clauses}", [f'%"{k}"%' for k in entity_keys])
         return np.array([r[0] for r in rows], dtype=np.int64)
 
     def embed_rows(self) -> dict[str, int]:
         """embed_sha -> row, to reuse vectors of unchanged chunks."""
-        return {sha: row for row, sha in self._db().execute("SELECT row, embed_sha FROM chunks")}
+        return {sha: row for row, sha in self._query("SELECT row, embed_sha FROM chunks")}
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
-        rec = self._db().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        return dict(rec) if rec else None
+        found = self._query("SELECT * FROM documents WHERE doc_id = ?", (doc_id,))
+        return dict(found[0]) if found else None
 
     def documents(self) -> list[dict[str, Any]]:
         return [
             dict(r)
-            for r in self._db().execute(
-                "SELECT doc_id, title, url, source, language, sha256, text_sha256 FROM documents"
-            )
+            for r in self._query("SELECT doc_id, title, url, source, language, sha256, text_sha256 FROM documents")
         ]
 
     def vectors(self) -> np.ndarray:
         """All vectors, memory-mapped: rows are read from disk only when touched."""
-        return np.load(current_version(self.index_dir) / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        try:
+            return np.load(self.version / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise self.damaged(exc) from exc
+
+
+def _release(lease: ReaderLease | None) -> None:
+    if lease is not None:
+        lease.release()

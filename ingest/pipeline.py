@@ -21,9 +21,11 @@ from ingest.ann import AnnConfig
 from ingest.chunk import chunk_document, detect_language
 from ingest.clean import CleanReport, clean_lines, template_lines, to_text
 from ingest.entities import Gazetteer, family_key
-from ingest.index import Index, IndexProblem, IndexWriter
+from ingest.errors import MissingDependency
+from ingest.index import Index, IndexCorrupt, IndexProblem, IndexWriter, current_version_name, remove_old_versions
 from ingest.lexicon import build_lexicon
 from ingest.load import Skipped, iter_bundled_corpus, iter_sources
+from ingest.locks import build_lock
 from ingest.schema import Chunk, Document, RawSource
 from ingest.settings import IngestSettings
 from ingest.tokenize import tokenize
@@ -45,6 +47,8 @@ class IngestReport:
     changed_documents: int = 0
     removed_documents: int = 0
     up_to_date: bool = False
+    rebuilt_because: str | None = None  # why the previous index could not be reused
+    version: str | None = None
     skipped: list[Skipped] = field(default_factory=list)
     cleaning: dict[str, tuple[int, int]] = field(default_factory=dict)  # source -> chars before, after
     embed_seconds: float = 0.0
@@ -53,6 +57,22 @@ class IngestReport:
     @property
     def chunks_per_second(self) -> float:
         return self.embedded_chunks / self.embed_seconds if self.embed_seconds else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "index": str(self.index_dir),
+            "version": self.version,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "embedded_chunks": self.embedded_chunks,
+            "reused_chunks": self.reused_chunks,
+            "changed_documents": self.changed_documents,
+            "removed_documents": self.removed_documents,
+            "up_to_date": self.up_to_date,
+            "rebuilt_because": self.rebuilt_because,
+            "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def doc_id_for(source: str) -> str:
@@ -91,6 +111,8 @@ def clean_documents(sources: list[RawSource], report: IngestReport) -> list[Docu
     for raw in sources:
         try:
             text, found_title = to_text(raw.content, raw.format)
+        except MissingDependency:
+            raise  # an install problem, never one skipped document
         except Exception as exc:  # a parser failing on one odd file must not stop the run
             report.skipped.append(Skipped(raw.source, f"cannot parse {raw.format} ({exc.__class__.__name__})"))
             continue
@@ -138,11 +160,15 @@ def lexical_parts(gazetteer: Gazetteer, embed_texts: Sequence[str]) -> tuple[lis
     return tokens, entities
 
 
-def previous_index(index_dir: Path, embedder: str) -> Index | None:
+def previous_index(index_dir: Path, embedder: str, report: IngestReport) -> Index | None:
+    """The current index, fully verified, to reuse vectors from; None means build from scratch."""
     try:
-        return Index(index_dir, embedder_name=embedder)
+        return Index(index_dir, embedder_name=embedder, verify=True)
+    except IndexCorrupt as exc:
+        report.rebuilt_because = str(exc).split(" Rebuild it")[0]
+        return None
     except IndexProblem:
-        return None  # nothing reusable: build from scratch
+        return None  # missing or built with other settings: nothing reusable
 
 
 def run_ingest(
@@ -152,11 +178,23 @@ def run_ingest(
     progress: Progress | None = None,
     add: bool = False,
 ) -> IngestReport:
-    """Build or update the index at `index_dir` from `targets` (the bundled corpus when empty)."""
-    from ingest.embed import make_embedder
+    """Build or update the index at `index_dir` from `targets` (the bundled corpus when empty).
 
-    started = time.perf_counter()
+    One builder at a time: a second call on the same folder waits for the first, then finds
+    its result (usually: up to date)."""
     index_dir = Path(index_dir or settings.index_dir)
+    with build_lock(index_dir):
+        return _run_ingest(targets, settings, index_dir, progress, add)
+
+
+def _run_ingest(
+    targets: list[str] | None,
+    settings: IngestSettings,
+    index_dir: Path,
+    progress: Progress | None,
+    add: bool,
+) -> IngestReport:
+    started = time.perf_counter()
     report = IngestReport(index_dir=index_dir)
     progress = progress or (lambda stage, done, total: None)
 
@@ -166,7 +204,31 @@ def run_ingest(
     settings_key = f"{settings.embedder}|{settings.chunk_chars}"
     hashes = {d.doc_id: text_hash(d, settings_key) for d in documents}
 
-    prev = previous_index(index_dir, settings.embedder)
+    prev = previous_index(index_dir, settings.embedder, report)
+    try:
+        _build(documents, hashes, prev, settings, index_dir, report, progress, add)
+    finally:
+        if prev is not None:
+            prev.close()  # our own lease must not keep the old version alive
+    report.version = current_version_name(index_dir)
+    if report.version:
+        remove_old_versions(index_dir, keep=report.version)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _build(
+    documents: list[Document],
+    hashes: dict[str, str],
+    prev: Index | None,
+    settings: IngestSettings,
+    index_dir: Path,
+    report: IngestReport,
+    progress: Progress,
+    add: bool,
+) -> None:
+    from ingest.embed import make_embedder
+
     prev_docs = {d["doc_id"]: d for d in prev.documents()} if prev else {}
     if add and prev:  # keep what the previous index had that this run did not touch
         kept_ids = [i for i in prev_docs if i not in hashes]
@@ -183,8 +245,7 @@ def run_ingest(
         report.up_to_date = True
         report.chunks = len(prev)
         report.reused_chunks = len(prev)
-        report.seconds = time.perf_counter() - started
-        return report
+        return
 
     chunks: list[Chunk] = []
     for doc in documents:
@@ -243,5 +304,3 @@ def run_ingest(
         progress("indexing", 0, 1)
         writer.commit(gazetteer, manifest, lexicon=build_lexicon(writer.vocabulary()))
     progress("indexing", 1, 1)
-    report.seconds = time.perf_counter() - started
-    return report

@@ -3,6 +3,7 @@ checked citations. The one place that decides what an answer says."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,10 @@ from rag.retrieve import Retrieval
 from rag.schema import Answer, Context, Turn
 
 if TYPE_CHECKING:
-    from rag.service import Atlas
+    from rag.retrieve import HybridSearcher
+    from rag.settings import RagSettings
+
+log = logging.getLogger("llm_atlas.answer")
 
 # Off-topic questions: the passages cover almost none of the question's words, or nothing is
 # semantically close (USE-m3 cosine) and the question names no model the corpus knows.
@@ -33,6 +37,9 @@ REFUSALS = {
         "weak": "语料库中没有相关信息：没有找到能回答这个问题的段落。",
     },
 }
+
+
+LLM_FAILED = "The LLM endpoint failed, so this is the extractive answer."
 
 
 def refusal(
@@ -70,9 +77,14 @@ def display_names(question: str, searcher) -> dict[str, str]:
 
 
 def answer_question(
-    atlas: Atlas, question: str, history: list[Turn], k: int, use_llm: bool, language: str | None
+    settings: RagSettings,
+    searcher: HybridSearcher,
+    question: str,
+    history: list[Turn],
+    k: int,
+    use_llm: bool,
+    language: str | None,
 ) -> Answer:
-    settings, searcher = atlas.settings, atlas.searcher
     timings: dict[str, float] = {}
     lang = language or detect_language(question)
     notice = None
@@ -85,7 +97,8 @@ def answer_question(
             rewritten = rewrite_query(settings, question, history)
             query = f"{query}\n{rewritten}" if rewritten else query
         except Exception as exc:  # any endpoint failure: keep the offline rewrite
-            notice = f"The LLM endpoint failed ({exc.__class__.__name__}); the extractive answerer was used."
+            log.warning("LLM query rewrite failed: %s: %s", exc.__class__.__name__, exc)
+            notice = LLM_FAILED
             use_llm = False
 
     started = time.perf_counter()
@@ -110,9 +123,15 @@ def answer_question(
 
         try:
             text = llm_answer(settings, question, passages, history, lang)
+        except Exception as exc:  # dead, slow or erroring endpoint: fall back, and say so
+            # The provider's detail goes to the log, not to the end user.
+            log.warning("LLM answer failed: %s: %s", exc.__class__.__name__, exc)
+            text, notice = None, LLM_FAILED
+        if text is not None:
             timings["answer"] = round(time.perf_counter() - started, 4)
             if not text or text.strip().startswith(NO_ANSWER):
                 return refusal("weak", lang, retrieval, timings, notice)
+            # Citation checking is our code: a bug here must surface, not pass as an LLM failure.
             text, removed, unsupported = fix_markers(text, passages)
             problems = []
             if removed:
@@ -132,10 +151,6 @@ def answer_question(
                     timings=timings,
                 )
             notice = "The LLM answer cited no passage; the extractive answer is shown instead."
-        except Exception as exc:  # dead, slow or erroring endpoint: fall back, and say so
-            notice = (
-                f"The LLM endpoint failed ({exc.__class__.__name__}: {str(exc)[:120]}); this is the extractive answer."
-            )
 
     text, quotes = extractive_answer(
         searcher, question if query == question else query, retrieval, display_names(query, searcher)

@@ -1,29 +1,57 @@
-"""`Atlas`: the one entry point the interfaces use. Load once, then `ask` from any thread."""
+"""`Atlas`: the one entry point the interfaces use. Load once, then `ask` from any thread.
+
+A long-running Atlas follows index updates: every call checks (one `readlink`) whether an
+ingest switched the index folder's `current` version; if so it opens the new version and
+answers from it, while calls already running finish on the version they started with. The
+old version is let go (and can be deleted by the next ingest) once no call holds it.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ingest.index import Index, IndexMissing
+from ingest.index import Index, IndexMissing, IndexProblem, current_version_name
 from rag.schema import Answer, Turn
 from rag.settings import RagSettings
 
+if TYPE_CHECKING:
+    from rag.retrieve import HybridSearcher
+
+log = logging.getLogger("llm_atlas.service")
+
 
 class QuestionError(ValueError):
-    """A question that cannot be asked (empty, too long); the message says why."""
+    """A question that cannot be asked (empty, too long, not valid text); the message says why."""
+
+
+@dataclass(frozen=True)
+class IndexView:
+    """One index version and the searcher over it: what a single call works on from start to end."""
+
+    index: Index
+    searcher: HybridSearcher
 
 
 class Atlas:
     def __init__(self, index: Index, settings: RagSettings):
         from ingest.embed import make_embedder
-        from rag.retrieve import HybridSearcher
 
         self.settings = settings
-        self.index = index
         self.embedder = make_embedder(settings.embedder, settings.embed_batch_size)
-        self.searcher = HybridSearcher(index, self.embedder)
+        self._view = self._view_of(index)
+        self._switching = threading.Lock()
+        self.switch_problem: str | None = None  # why the newest version could not be opened, if so
+
+    def _view_of(self, index: Index) -> IndexView:
+        from rag.retrieve import HybridSearcher
+
+        return IndexView(index, HybridSearcher(index, self.embedder))
 
     @classmethod
     def load(
@@ -33,7 +61,8 @@ class Atlas:
         build_if_missing: bool = False,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> Atlas:
-        """Load the index; with `build_if_missing`, build the default one first if there is none."""
+        """Load the index; with `build_if_missing`, build the default one first if there is none.
+        Two processes doing this at once build it once: the second waits for the first."""
         settings = settings or RagSettings()
         index_dir = Path(index_dir or settings.index_dir)
         try:
@@ -47,6 +76,56 @@ class Atlas:
             index = Index(index_dir, embedder_name=settings.embedder)
         return cls(index, settings)
 
+    @property
+    def index(self) -> Index:
+        return self.current().index
+
+    @property
+    def searcher(self) -> HybridSearcher:
+        return self.current().searcher
+
+    def current(self) -> IndexView:
+        """The view to answer one call from: the newest index version that opens."""
+        view = self._view
+        index_dir = view.index.index_dir
+        newest = current_version_name(index_dir)
+        if newest is None or newest == view.index.version_name:
+            return view
+        with self._switching:
+            if self._view is view:  # not switched meanwhile by another thread
+                try:
+                    fresh = Index(index_dir, embedder_name=self.settings.embedder)
+                except IndexProblem as exc:  # keep answering from the version that works
+                    if self.switch_problem != str(exc):
+                        log.error(
+                            "The new index version cannot be opened; still serving %s: %s", view.index.version_name, exc
+                        )
+                    self.switch_problem = str(exc)
+                    return view
+                self._view = self._view_of(fresh)
+                self.switch_problem = None
+                log.info("Index switched from %s to %s", view.index.version_name, fresh.version_name)
+            return self._view
+
+    def health(self) -> dict[str, Any]:
+        """Whether the index can answer: reads a chunk and runs a vector search on it."""
+        view = self.current()
+        index = view.index
+        status: dict[str, Any] = {
+            "version": index.version_name,
+            "documents": index.manifest.get("documents"),
+            "chunks": len(index),
+        }
+        try:
+            if len(index):
+                index.chunks([0])
+                index.search_vectors(index.vectors()[:1], 1)
+        except IndexProblem as exc:
+            return {**status, "ready": False, "problem": str(exc)}
+        if self.switch_problem:
+            status["problem"] = self.switch_problem
+        return {**status, "ready": True}
+
     def check_question(self, question: str) -> str:
         question = (question or "").strip()
         if not question:
@@ -55,6 +134,7 @@ class Atlas:
             raise QuestionError(
                 f"The question is {len(question)} characters long; the limit is {self.settings.max_question_chars}."
             )
+        check_text(question, "question")
         return question
 
     def ask(
@@ -73,8 +153,13 @@ class Atlas:
         if k is not None and not 1 <= k <= 50:
             raise QuestionError(f"k must be between 1 and 50 (got {k}).")
         turns = [t if isinstance(t, Turn) else Turn.model_validate(t) for t in history or []]
+        for turn in turns:
+            check_text(turn.content, "conversation history")
         use_llm = self.settings.llm_enabled if use_llm is None else use_llm
-        answer = answer_question(self, question, turns, k or self.settings.top_k, use_llm, language)
+        view = self.current()
+        answer = answer_question(
+            self.settings, view.searcher, question, turns, k or self.settings.top_k, use_llm, language
+        )
         answer.timings["total"] = round(time.perf_counter() - started, 4)
         return answer
 
@@ -92,7 +177,14 @@ class Atlas:
         yield answer
 
     def document(self, doc_id: str) -> dict | None:
-        return self.index.document(doc_id)
+        return self.current().index.document(doc_id)
+
+
+def check_text(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: from invalid UTF-8 bytes or a JSON "\ud800"
+        raise QuestionError(f"The {what} is not valid text (it holds invalid UTF-8 or lone surrogates).") from None
 
 
 def split_for_streaming(text: str, size: int = 24) -> Iterator[str]:
