@@ -47,6 +47,7 @@ class Atlas:
         self._view = self._view_of(index)
         self._switching = threading.Lock()
         self.switch_problem: str | None = None  # why the newest version could not be opened, if so
+        self._failed_version: str | None = None  # not retried on every call
 
     def _view_of(self, index: Index) -> IndexView:
         from rag.retrieve import HybridSearcher
@@ -89,7 +90,7 @@ class Atlas:
         view = self._view
         index_dir = view.index.index_dir
         newest = current_version_name(index_dir)
-        if newest is None or newest == view.index.version_name:
+        if newest is None or newest in (view.index.version_name, self._failed_version):
             return view
         with self._switching:
             if self._view is view:  # not switched meanwhile by another thread
@@ -100,7 +101,7 @@ class Atlas:
                         log.error(
                             "The new index version cannot be opened; still serving %s: %s", view.index.version_name, exc
                         )
-                    self.switch_problem = str(exc)
+                    self.switch_problem, self._failed_version = str(exc), newest
                     return view
                 self._view = self._view_of(fresh)
                 self.switch_problem = None

@@ -30,7 +30,8 @@ IndexOpt = Annotated[
 def fail(message: str, code: int = 2) -> None:
     from rich.console import Console
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}")
+    # soft_wrap: a long path or command stays on one line, so it can be copied
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
 
 
@@ -63,23 +64,45 @@ def ingest(
     paths: Annotated[list[str] | None, typer.Argument(help="Files, folders or URLs (default: bundled corpus).")] = None,
     index: IndexOpt = None,
     add: Annotated[bool, typer.Option("--add", help="Keep documents already in the index.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only verify the index (every file's checksum, the store); build nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
 ) -> None:
-    """Build or update the index (incremental: unchanged documents are not embedded again)."""
-    from rich.console import Console
-    from rich.table import Table
+    """Build or update the index (incremental: unchanged documents are not embedded again).
 
-    from ingest.pipeline import run_ingest
+    Exits 1 when a bundled document could not be indexed; files skipped from your own paths are
+    listed with their reasons."""
+    from ingest.errors import MissingDependency
     from ingest.settings import IngestSettings
 
     settings = IngestSettings()
+    index_dir = index or settings.index_dir
+    if check:
+        check_index(index_dir, settings.embedder, as_json)
+        return
+    from ingest.pipeline import run_ingest
+
     bar, update = progress_printer()
     try:
-        report = run_ingest(paths or None, settings, index or settings.index_dir, progress=update, add=add)
-    except ValueError as exc:
+        report = run_ingest(paths or None, settings, index_dir, progress=update, add=add)
+    except (ValueError, MissingDependency) as exc:
         fail(str(exc))
     finally:
         if bar.live.is_started:
             bar.stop()
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+    else:
+        print_report(report)
+    if report.skipped and not paths:
+        fail(f"{len(report.skipped)} bundled document(s) could not be indexed (listed above).", code=1)
+
+
+def print_report(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     table = Table(title=f"Index {report.index_dir}", show_header=False)
     state = (
@@ -95,12 +118,40 @@ def ingest(
         ("reused chunks", report.reused_chunks),
         ("embedding chunks/s", f"{report.chunks_per_second:.1f}"),
         ("skipped", len(report.skipped)),
+        ("version", report.version),
         ("seconds", f"{report.seconds:.2f}"),
     ]:
         table.add_row(key, str(value))
     console.print(table)
+    if report.rebuilt_because:
+        console.print(f"[yellow]rebuilt from scratch:[/] {report.rebuilt_because}")
     for skip in report.skipped:
         console.print(f"[yellow]skipped[/] {skip.source}: {skip.reason}")
+
+
+def check_index(index_dir: Path, embedder: str, as_json: bool) -> None:
+    """`ingest --check`: a full verification, exit 1 when the index is missing or damaged."""
+    from ingest.index import Index, IndexProblem
+
+    try:
+        with Index(index_dir, embedder_name=embedder, verify=True) as index:
+            result = {
+                "ok": True,
+                "version": index.version_name,
+                "documents": index.manifest.get("documents"),
+                "chunks": len(index),
+            }
+    except IndexProblem as exc:
+        result = {"ok": False, "problem": str(exc)}
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    elif result["ok"]:
+        typer.echo(
+            f"Index {index_dir} is sound: version {result['version']}, {result['documents']} documents, "
+            f"{result['chunks']} chunks."
+        )
+    if not result["ok"]:
+        fail(result["problem"], code=1)
 
 
 def print_answer(answer, as_json: bool) -> None:
@@ -135,12 +186,14 @@ def ask(
     index: IndexOpt = None,
 ) -> None:
     """Answer a question from the corpus, with numbered sources."""
+    from ingest.errors import MissingDependency
     from ingest.index import IndexProblem
-    from rag.service import Atlas, QuestionError
+    from rag.service import Atlas, QuestionError, check_text
     from rag.settings import RagSettings
 
     settings = RagSettings()
     try:
+        check_text(question, "question")  # before any loading: invalid bytes need no index
         settings_index = index or settings.index_dir
         bar, update = progress_printer()
         try:
@@ -149,7 +202,7 @@ def ask(
             if bar.live.is_started:
                 bar.stop()
         answer = atlas.ask(question, k=k, use_llm=llm, language=language)
-    except (QuestionError, IndexProblem) as exc:
+    except (QuestionError, IndexProblem, MissingDependency) as exc:
         fail(str(exc))
     print_answer(answer, as_json)
 
