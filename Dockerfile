@@ -26,9 +26,11 @@ COPY rag/ /build/rag/
 COPY server/ /build/server/
 COPY bench/ /build/bench/
 RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi \
+    && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
     && /opt/venv/bin/pip install --no-cache-dir . \
     && rm -f /build/build-ca.crt
-# The index is built once, here, so a container answers as soon as it has loaded it.
+# The index is built once, here, so a container answers as soon as it has loaded it. ingest exits
+# non-zero when any bundled document cannot be indexed, which fails the build.
 ENV LLM_ATLAS_INDEX_DIR=/app/index
 RUN /opt/venv/bin/llm-atlas ingest --index /app/index
 
@@ -53,5 +55,5 @@ USER 10001:10001
 WORKDIR /home/atlas
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
 CMD ["llm-atlas", "serve", "--host", "0.0.0.0", "--port", "8000"]

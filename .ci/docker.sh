@@ -131,6 +131,10 @@ import urllib.error
 import urllib.request
 
 base, key, question = sys.argv[1:4]
+ready = json.load(urllib.request.urlopen(f"{base}/readyz", timeout=10))
+manifest = json.load(open("corpus/manifest.json", encoding="utf-8"))
+assert ready["documents"] == len(manifest["documents"]), ready  # every bundled document is served
+print(f"ready: {ready['documents']} documents, {ready['chunks']} chunks, version {ready.get('version')}")
 request = urllib.request.Request(f"{base}/v1/ask", data=json.dumps({"question": question}).encode(),
                                  headers={"Content-Type": "application/json"})
 try:

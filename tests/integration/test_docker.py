@@ -37,7 +37,10 @@ def test_dockerfile_follows_the_build_conventions() -> None:
     assert "llm-atlas ingest --index /app/index" in text and "LLM_ATLAS_INDEX_DIR=/app/index" in text
     user = re.findall(r"^USER (\S+)", text, flags=re.M)
     assert user and user[-1].split(":")[0] not in ("0", "root")
-    assert re.search(r"^HEALTHCHECK .*\n.*/healthz", text, flags=re.M)
+    # Healthy means the index answers, not just that the process is up.
+    assert re.search(r"^HEALTHCHECK .*\n.*/readyz", text, flags=re.M)
+    # A current pip, so the dependency set resolves the same as on a developer's machine.
+    assert "pip install --no-cache-dir --upgrade pip" in text
     assert '"serve", "--host", "0.0.0.0"' in text
     # The CA bundle must never reach the final image: it is only in the build stage.
     final_stage = text.rsplit("\nFROM ", 1)[1]
@@ -62,3 +65,4 @@ def test_image_builds_runs_and_answers() -> None:
         pytest.skip(f"no Docker engine could be started here:\n{output[-2000:]}")
     assert result.returncode == 0, output[-4000:]
     assert "DOCKER_CHECK_OK" in output and "cites: [1]" in output
+    assert "ready: 37 documents" in output
