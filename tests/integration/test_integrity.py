@@ -300,3 +300,25 @@ def test_sqlite_of_a_leased_version_stays_readable_from_new_threads(built: tuple
         thread.join()
     assert not errors
     reader.close()
+
+
+def test_a_missing_package_is_named_not_reported_as_damage(
+    built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest.errors import MissingDependency
+
+    for module, package in (("faiss", "faiss-cpu"), ("bm25s", "bm25s")):
+        with monkeypatch.context() as patched:
+            patched.setitem(sys.modules, module, None)  # import now fails as if not installed
+            with pytest.raises(MissingDependency, match=f"pip install {package}"):
+                Index(built[1])
+
+
+def test_invalid_utf8_question_gets_a_clear_error(built: tuple[Path, Path]) -> None:
+    env = {**os.environ, "LLM_ATLAS_INDEX_DIR": str(built[1])}
+    asked = subprocess.run(
+        [sys.executable.encode(), b"-c", ASK.encode(), b"How was Vicuna \xff\xfe trained?"],
+        capture_output=True, env=env, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    stderr = asked.stderr.decode(errors="replace")
+    assert asked.returncode == 2 and "not valid text" in stderr and "Traceback" not in stderr

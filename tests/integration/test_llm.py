@@ -118,3 +118,21 @@ def test_slowly_streaming_endpoint_falls_back_within_timeout(llm_atlas) -> None:
     assert answer.mode == "extractive" and "LLM endpoint failed" in answer.notice
     # Each chunk arrives within the per-read timeout; only the overall deadline stops it.
     assert elapsed < offline + 1.5 + 3.0
+
+
+def test_provider_detail_goes_to_the_log_not_to_the_user(llm_atlas, caplog: pytest.LogCaptureFixture) -> None:
+    with openai_server(Script(status=500)) as url, caplog.at_level("WARNING", logger="llm_atlas.answer"):
+        answer = llm_atlas(url).ask("How was Vicuna trained?", use_llm=True)
+    assert answer.mode == "extractive" and "model crashed" not in answer.notice
+    assert "model crashed" in caplog.text
+
+
+def test_a_bug_in_citation_code_is_not_passed_off_as_an_llm_failure(llm_atlas, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.answer
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug in our own code")
+
+    monkeypatch.setattr(rag.answer, "fix_markers", broken)
+    with openai_server(Script(reply="Vicuna was trained on ShareGPT [1].")) as url, pytest.raises(ZeroDivisionError):
+        llm_atlas(url).ask("How was Vicuna trained?", use_llm=True)
