@@ -67,10 +67,7 @@ class Answer(BaseModel):
         out.update(
             answer=self.answer,
             answered=self.answered,
-            citations=[
-                {"n": c.n, "title": c.title, "url": c.url, "section": c.section, "quote": c.quote}
-                for c in self.citations
-            ],
+            citations=[c.model_dump() for c in self.citations],  # with doc_id and offsets, to highlight
             contexts=[c.model_dump() for c in self.contexts],
         )
         return out

@@ -27,7 +27,7 @@ def test_answer_cites_exact_spans(atlas: Atlas) -> None:
         assert c.title and c.url
     public = answer.public(id="q1")
     assert set(public) == {"id", "answer", "answered", "citations", "contexts"}
-    assert set(public["citations"][0]) == {"n", "title", "url", "section", "quote"}
+    assert set(public["citations"][0]) == {"n", "title", "url", "section", "quote", "doc_id", "start", "end"}
 
 
 def test_english_question_finds_chinese_evidence(atlas: Atlas) -> None:
@@ -96,7 +96,7 @@ def test_ask_cli_json(bundled_index: Path) -> None:
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["answered"] and data["citations"] and data["contexts"]
-    assert {"n", "title", "url", "section", "quote"} == set(data["citations"][0])
+    assert {"n", "title", "url", "section", "quote", "doc_id", "start", "end"} == set(data["citations"][0])
 
 
 def test_ask_cli_pretty_and_errors(bundled_index: Path) -> None:
