@@ -3,20 +3,25 @@
 A thin layer over `Atlas` built on slack-bolt. Events are acknowledged at once and answered on
 bolt's listener threads (process_before_response=False), so Slack never waits on retrieval.
 `llm-atlas slack` runs it in Socket Mode, or with `--http` as an Events API endpoint at
-POST /slack/events (uvicorn; bolt verifies signatures and timestamps).
+POST /slack/events (uvicorn). In HTTP mode a guard runs before bolt sees anything: bodies over
+the cap get 413 unread, unsigned or stale ones 401 unparsed, signed but malformed ones 400.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from pydantic import Field
 from slack_bolt import App, BoltResponse
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
@@ -27,6 +32,11 @@ from rag.service import QuestionError
 from server.settings import ServerSettings
 from server.slack_format import answer_message, escape, unescape
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from starlette.requests import Request
+
 log = logging.getLogger("llm_atlas.slack")
 
 PLACEHOLDER = ":mag: Looking it up…"
@@ -36,6 +46,19 @@ CANT_ANSWER = "Sorry, I can't answer that: "
 HISTORY_TURNS = 12  # earlier thread messages passed to the core; older ones rarely change the query
 TURN_CHARS = 4000  # per history turn, so a pasted log cannot crowd out the question
 DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few KB; this bounds what a stranger makes us hold
+MAX_CLOCK_SKEW = 5 * 60  # Slack's replay window: older (or newer) signed requests are refused
+TIMESTAMP = re.compile(r"[0-9]{1,15}")  # int() alone would take " 1", "+1", "1_0", Unicode digits
+
+
+class SlackSettings(ServerSettings):
+    """ServerSettings plus what only the Slack bot reads."""
+
+    slack_max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        gt=0,
+        description="Slack HTTP mode: larger request bodies get 413 (LLM_ATLAS_SLACK_MAX_BODY_BYTES).",
+    )
 
 
 class Answerer(Protocol):
@@ -146,21 +169,22 @@ class SlackBot:
             message = {"text": APOLOGY}
         self.replace(client, channel, placeholder["ts"], message)
 
-    def thread_history(self, client: WebClient, channel: str, thread_ts: str, before: str,
-                       bot_user_id: str | None, bot_id: str | None) -> list[Turn]:
+    def thread_history(
+        self, client: WebClient, channel: str, thread_ts: str, before: str, bot_user_id: str | None, bot_id: str | None
+    ) -> list[Turn]:
         """Earlier messages of the thread as turns: ours are the assistant's, everyone else's the user's."""
         try:
             replies = client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
         except SlackApiError as exc:  # e.g. a missing *:history scope: answer without context
-            log.warning("conversations.replies failed (%s); answering without history",
-                        exc.response.get("error"))
+            log.warning("conversations.replies failed (%s); answering without history", exc.response.get("error"))
             return []
         turns = []
         for msg in replies.get("messages", []):
             if float(msg["ts"]) >= float(before):
                 continue
             mine = bool(msg.get("user") and msg.get("user") == bot_user_id) or bool(
-                bot_id and msg.get("bot_id") == bot_id)
+                bot_id and msg.get("bot_id") == bot_id
+            )
             text = msg.get("text", "")
             if mine and text.startswith((PLACEHOLDER, APOLOGY, USAGE, CANT_ANSWER)):
                 continue  # our notices are not answers; as history they would only mislead
@@ -194,8 +218,7 @@ def build_app(atlas: Answerer, settings: ServerSettings) -> App:
     """The bolt app with the bot's listeners. Calls auth.test once (bolt learns the bot's ids)."""
     base_url = (settings.slack_api_url or DEFAULT_API_URL).rstrip("/") + "/"
     client = WebClient(token=settings.slack_bot_token, base_url=base_url)
-    app = App(client=client, signing_secret=settings.slack_signing_secret or "",
-              process_before_response=False)
+    app = App(client=client, signing_secret=settings.slack_signing_secret or "", process_before_response=False)
     bot = SlackBot(atlas)
     app.use(drop_retries)
     app.event("app_mention")(bot.on_mention)
@@ -204,18 +227,73 @@ def build_app(atlas: Answerer, settings: ServerSettings) -> App:
     return app
 
 
-def asgi_app(bolt_app: App):
-    """POST /slack/events (and GET /healthz) as an ASGI app for uvicorn."""
+def signature_ok(secret: bytes, headers: Mapping[str, str], body: bytes) -> bool:
+    """Slack's v0 signature over the raw bytes, with a fresh, plain-digits timestamp.
+
+    Our own check rather than slack_sdk's SignatureVerifier: that one raises on a non-numeric
+    timestamp (int()) and on a non-ASCII signature (hmac.compare_digest on str)."""
+    timestamp = headers.get("x-slack-request-timestamp") or ""
+    signature = headers.get("x-slack-signature") or ""
+    if not TIMESTAMP.fullmatch(timestamp):
+        return False
+    if abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = b"v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest().encode()
+    # Starlette decodes header values as Latin-1, so this gives back the bytes that were sent.
+    return hmac.compare_digest(expected, signature.encode("latin-1"))
+
+
+async def read_capped(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to pass `limit`: by Content-Length before reading
+    anything, or while streaming (chunked bodies have no length); the rest is never read."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isascii() or not length.isdigit() or int(length) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def asgi_app(bolt_app: App, signing_secret: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
+    """POST /slack/events (and GET /healthz) as an ASGI app for uvicorn, guarded in front of bolt."""
     from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
-    from starlette.responses import PlainTextResponse, Response
+    from starlette.requests import ClientDisconnect
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
 
+    if not signing_secret:
+        raise ValueError("HTTP mode needs a signing secret: without one anybody could sign requests")
+    secret = signing_secret.encode()
+
+    def refuse(status: int, error: str, **headers: str) -> Response:
+        return JSONResponse({"error": error}, status_code=status, headers=headers)
+
     async def events(request: Request) -> Response:
+        # Order matters: the cap first (cheap, and it bounds memory), then the signature over the raw
+        # bytes, and only then any parsing, so a stranger's body is never decoded.
+        try:
+            body = await read_capped(request, max_body_bytes)
+        except ClientDisconnect:  # gone mid-body: nobody to answer, and not our error to log
+            return Response(status_code=400)
+        if body is None:
+            # Connection: close, so uvicorn hangs up rather than draining the rest of the body.
+            return refuse(413, f"request body over {max_body_bytes} bytes", Connection="close")
+        if not signature_ok(secret, request.headers, body):
+            return refuse(401, "invalid signature or timestamp")
+        try:
+            # Decodes UTF-8, parses JSON or form and reads ids out of it: nothing but the body can fail
+            # here (bad UTF-8 or JSON are ValueErrors; `[1]` or `{"authorizations": 5}` the others).
+            bolt_request = to_bolt_request(request, body)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            log.warning("signed Slack request with a malformed body: %r", exc)
+            return refuse(400, "malformed body")
         # dispatch() blocks until ack(); keep it off the event loop so one slow ack stalls nothing else.
-        bolt_request = to_bolt_request(request, await request.body())
         return to_starlette_response(await run_in_threadpool(bolt_app.dispatch, bolt_request))
 
     async def health(_: Request) -> Response:
@@ -229,8 +307,11 @@ def required_settings(http: bool) -> list[str]:
 
 
 def missing_settings(settings: ServerSettings, http: bool) -> list[str]:
-    values = {"SLACK_BOT_TOKEN": settings.slack_bot_token, "SLACK_APP_TOKEN": settings.slack_app_token,
-              "SLACK_SIGNING_SECRET": settings.slack_signing_secret}
+    values = {
+        "SLACK_BOT_TOKEN": settings.slack_bot_token,
+        "SLACK_APP_TOKEN": settings.slack_app_token,
+        "SLACK_SIGNING_SECRET": settings.slack_signing_secret,
+    }
     return [name for name in required_settings(http) if not values[name]]
 
 
@@ -245,8 +326,10 @@ def check_token(settings: ServerSettings) -> None:
     try:
         WebClient(token=settings.slack_bot_token, base_url=base_url, timeout=15).auth_test()
     except SlackApiError as exc:
-        fail(f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}). Use the app's Bot User OAuth "
-             "Token (xoxb-…) from OAuth & Permissions.")
+        fail(
+            f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}). Use the app's Bot User OAuth "
+            "Token (xoxb-…) from OAuth & Permissions."
+        )
     except OSError as exc:
         fail(f"Cannot reach the Slack API at {base_url}: {exc}")
 
@@ -256,12 +339,14 @@ def run(http: bool = False, host: str = "127.0.0.1", port: int = 3000, index_dir
     from ingest.index import IndexProblem
     from rag.service import Atlas
 
-    settings = ServerSettings()
+    settings = SlackSettings()
     missing = missing_settings(settings, http)
     if missing:
         mode = "HTTP mode (--http)" if http else "Socket Mode"
-        fail(f"{' and '.join(missing)} not set: {mode} needs {' and '.join(required_settings(http))} "
-             "in the environment (see the README section 'Slack bot').")
+        fail(
+            f"{' and '.join(missing)} not set: {mode} needs {' and '.join(required_settings(http))} "
+            "in the environment (see the README section 'Slack bot')."
+        )
     if not http and not (settings.slack_app_token or "").startswith("xapp-"):
         fail("SLACK_APP_TOKEN must be an app-level token (xapp-…) with the connections:write scope.")
     check_token(settings)
@@ -275,7 +360,8 @@ def run(http: bool = False, host: str = "127.0.0.1", port: int = 3000, index_dir
         import uvicorn
 
         log.info("Events API endpoint: http://%s:%d/slack/events", host, port)
-        uvicorn.run(asgi_app(app), host=host, port=port, log_level="info")
+        guarded = asgi_app(app, settings.slack_signing_secret or "", settings.slack_max_body_bytes)
+        uvicorn.run(guarded, host=host, port=port, log_level="info")
     else:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -80,19 +80,21 @@ class FakeSlack:
 
     def calls_to(self, method: str, channel: str | None = None) -> list[Call]:
         with self._changed:
-            return [c for c in self.calls if c.method == method
-                    and (channel is None or c.params.get("channel") == channel)]
+            return [
+                c for c in self.calls if c.method == method and (channel is None or c.params.get("channel") == channel)
+            ]
 
-    def wait_for(self, method: str, channel: str | None = None, count: int = 1,
-                 timeout: float = 60) -> list[Call]:
+    def wait_for(self, method: str, channel: str | None = None, count: int = 1, timeout: float = 60) -> list[Call]:
         """Block until `count` calls to `method` (for `channel`) arrived; returns them."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while len(found := self.calls_to(method, channel)) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no {method} for {channel} within {timeout}s; calls: "
-                                         f"{[(c.method, c.params.get('channel')) for c in self.calls]}")
+                    raise AssertionError(
+                        f"no {method} for {channel} within {timeout}s; calls: "
+                        f"{[(c.method, c.params.get('channel')) for c in self.calls]}"
+                    )
                 self._changed.wait(left)
             return found
 
@@ -117,8 +119,15 @@ class FakeSlack:
         return handler(params)
 
     def api_auth_test(self, params: dict) -> dict:
-        return {"ok": True, "url": "https://fake.slack.test/", "team": "Fake", "user": "atlas",
-                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID}
+        return {
+            "ok": True,
+            "url": "https://fake.slack.test/",
+            "team": "Fake",
+            "user": "atlas",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+        }
 
     def api_apps_connections_open(self, params: dict) -> dict:
         if not self.socket_mode_url:
@@ -129,8 +138,14 @@ class FakeSlack:
         if problem := self._check_message(params):
             return {"ok": False, "error": problem}
         channel, ts = params["channel"], self.next_ts()
-        msg = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": ts,
-               "text": params.get("text", ""), "blocks": params.get("blocks", [])}
+        msg = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "ts": ts,
+            "text": params.get("text", ""),
+            "blocks": params.get("blocks", []),
+        }
         if params.get("thread_ts"):
             if not self._find(channel, params["thread_ts"]):
                 return {"ok": False, "error": "thread_not_found"}
@@ -212,7 +227,7 @@ class FakeSlack:
                 if not path.startswith("/api/"):
                     self._reply(404, "text/plain", b"not found")
                     return
-                method = path[len("/api/"):]
+                method = path[len("/api/") :]
                 result = fake.api(method, params, self.headers.get("Authorization"))
                 # Recorded after the reply is decided, so a waiter sees the stored message.
                 fake._record(method, params, result)
@@ -253,8 +268,16 @@ class FakeSocketMode:
         return f"ws://127.0.0.1:{self.server.socket.getsockname()[1]}/link/?ticket=fake"
 
     def _session(self, ws) -> None:  # one per bot connection
-        ws.send(json.dumps({"type": "hello", "num_connections": 1,
-                            "connection_info": {"app_id": "AATLAS"}, "debug_info": {"host": "fake"}}))
+        ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "connection_info": {"app_id": "AATLAS"},
+                    "debug_info": {"host": "fake"},
+                }
+            )
+        )
         with self._changed:
             self._connections.append(ws)
             self._changed.notify_all()
@@ -282,11 +305,23 @@ class FakeSocketMode:
         """Send an envelope (kind: events_api, slash_commands) to the connected bot; returns its id."""
         ws = self._wait(lambda: self._connections[-1] if self._connections else None, timeout, "connection")
         envelope_id = f"env-{time.monotonic_ns()}"
-        ws.send(json.dumps({"envelope_id": envelope_id, "type": kind, "payload": payload,
-                            "accepts_response_payload": kind != "events_api", "retry_attempt": retry_attempt,
-                            "retry_reason": "timeout" if retry_attempt else ""}))
+        ws.send(
+            json.dumps(
+                {
+                    "envelope_id": envelope_id,
+                    "type": kind,
+                    "payload": payload,
+                    "accepts_response_payload": kind != "events_api",
+                    "retry_attempt": retry_attempt,
+                    "retry_reason": "timeout" if retry_attempt else "",
+                }
+            )
+        )
         return envelope_id
 
     def wait_ack(self, envelope_id: str, timeout: float = 10) -> dict:
-        return self._wait(lambda: next((a for a in self.acks if a.get("envelope_id") == envelope_id), None),
-                          timeout, f"ack for {envelope_id}")
+        return self._wait(
+            lambda: next((a for a in self.acks if a.get("envelope_id") == envelope_id), None),
+            timeout,
+            f"ack for {envelope_id}",
+        )

@@ -26,8 +26,7 @@ import uvicorn
 from rag.schema import Answer, Turn
 from rag.service import Atlas
 from rag.settings import RagSettings
-from server.settings import ServerSettings
-from server.slack import APOLOGY, PLACEHOLDER, USAGE, asgi_app, build_app
+from server.slack import APOLOGY, DEFAULT_MAX_BODY_BYTES, PLACEHOLDER, USAGE, SlackSettings, asgi_app, build_app
 from server.slack_format import answer_message, unescape
 from tests.integration.fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, Call, FakeSlack, FakeSocketMode
 
@@ -72,11 +71,16 @@ def fake() -> Iterator[FakeSlack]:
 
 
 @contextmanager
-def serve_bot(atlas: object, fake: FakeSlack) -> Iterator[str]:
+def serve_bot(atlas: object, fake: FakeSlack, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Iterator[str]:
     """build_app + asgi_app under uvicorn on a free loopback port; yields the events URL."""
-    settings = ServerSettings(slack_bot_token=fake.token, slack_signing_secret=SECRET,
-                              slack_api_url=fake.api_url)
-    server = uvicorn.Server(uvicorn.Config(asgi_app(build_app(atlas, settings)), log_level="warning"))
+    settings = SlackSettings(
+        slack_bot_token=fake.token,
+        slack_signing_secret=SECRET,
+        slack_api_url=fake.api_url,
+        slack_max_body_bytes=max_body_bytes,
+    )
+    app = asgi_app(build_app(atlas, settings), SECRET, settings.slack_max_body_bytes)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -111,32 +115,65 @@ def sign(body: str, timestamp: str, secret: str = SECRET) -> str:
     return "v0=" + hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
 
 
-def send(url: str, body: str, content_type: str = "application/json", *, secret: str = SECRET,
-         timestamp: int | None = None, headers: dict | None = None) -> httpx.Response:
+def send(
+    url: str,
+    body: str,
+    content_type: str = "application/json",
+    *,
+    secret: str = SECRET,
+    timestamp: int | None = None,
+    headers: dict | None = None,
+) -> httpx.Response:
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    signed = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
-              "X-Slack-Signature": sign(body, ts, secret), **(headers or {})}
+    signed = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": sign(body, ts, secret),
+        **(headers or {}),
+    }
     return HTTP.post(url, content=body, headers=signed)
 
 
 def envelope(event: dict, event_id: str | None = None) -> str:
-    return json.dumps({
-        "token": "unused", "team_id": TEAM_ID, "api_app_id": "AATLAS", "type": "event_callback",
-        "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(time.time()),
-        "event": event, "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
-    })
+    return json.dumps(
+        {
+            "token": "unused",
+            "team_id": TEAM_ID,
+            "api_app_id": "AATLAS",
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()),
+            "event": event,
+            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+        }
+    )
 
 
 def new_channel(prefix: str = "C") -> str:
     return prefix + uuid.uuid4().hex[:9].upper()
 
 
-def user_says(fake: FakeSlack, channel: str, text: str, *, thread_ts: str | None = None,
-              kind: str = "app_mention", user: str = USER) -> dict:
+def user_says(
+    fake: FakeSlack,
+    channel: str,
+    text: str,
+    *,
+    thread_ts: str | None = None,
+    kind: str = "app_mention",
+    user: str = USER,
+) -> dict:
     """Store the message in the fake (so threads hold it) and return the event Slack would send."""
     ts = fake.add_user_message(channel, user, text, thread_ts)
-    event = {"type": kind, "user": user, "text": text, "ts": ts, "channel": channel, "event_ts": ts,
-             "client_msg_id": str(uuid.uuid4()), "team": TEAM_ID}
+    event = {
+        "type": kind,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+        "client_msg_id": str(uuid.uuid4()),
+        "team": TEAM_ID,
+    }
     if kind == "message":
         event["channel_type"] = "im" if channel.startswith("D") else "channel"
     if thread_ts:
@@ -162,8 +199,7 @@ def test_url_verification_challenge(events_url: str) -> None:
     assert resp.json()["challenge"] == "3eZbrw1aBm2rZgRNFdxV"
 
 
-def test_mention_gets_threaded_cited_answer(events_url: str, fake: FakeSlack,
-                                            recorder: RecordingAtlas) -> None:
+def test_mention_gets_threaded_cited_answer(events_url: str, fake: FakeSlack, recorder: RecordingAtlas) -> None:
     channel = new_channel()
     event = user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")
     started = time.perf_counter()
@@ -202,10 +238,10 @@ def test_thread_follow_up_carries_history(events_url: str, fake: FakeSlack, reco
     fake.wait_for("chat.update", channel)
 
     # A colleague chimes in without mentioning the bot (no event), then the follow-up mention.
-    fake.add_user_message(channel, "UCOLLEAGUE", "I think it is the biggest open model &amp; new",
-                          thread_ts=first["ts"])
-    follow_up = user_says(fake, channel, f"<@{BOT_USER_ID}> How many parameters does it have?",
-                          thread_ts=first["ts"])
+    fake.add_user_message(
+        channel, "UCOLLEAGUE", "I think it is the biggest open model &amp; new", thread_ts=first["ts"]
+    )
+    follow_up = user_says(fake, channel, f"<@{BOT_USER_ID}> How many parameters does it have?", thread_ts=first["ts"])
     assert send(events_url, envelope(follow_up)).status_code == 200
     _, second = fake.wait_for("chat.update", channel, count=2)
     assert second.result["ok"]
@@ -269,17 +305,20 @@ def test_retries_and_duplicates_are_answered_once(events_url: str, fake: FakeSla
     assert len(fake.calls_to("chat.update", channel)) == 1
 
 
-def test_ignores_own_bot_and_edited_messages(events_url: str, fake: FakeSlack,
-                                             recorder: RecordingAtlas) -> None:
+def test_ignores_own_bot_and_edited_messages(events_url: str, fake: FakeSlack, recorder: RecordingAtlas) -> None:
     channel = new_channel("D")
     own = user_says(fake, channel, "What is QLoRA? (from the bot itself)", kind="message", user=BOT_USER_ID)
     own["bot_id"] = BOT_ID
-    other_bot = {**user_says(fake, channel, "What is QLoRA? (another bot)", kind="message", user="UOTHERBOT"),
-                 "bot_id": "BOTHER"}
-    bot_message = {**user_says(fake, channel, "What is QLoRA? (bot_message)", kind="message"),
-                   "subtype": "bot_message", "bot_id": "BOTHER"}
-    edited = {**user_says(fake, channel, "What is QLoRA? (edited)", kind="message"),
-              "subtype": "message_changed"}
+    other_bot = {
+        **user_says(fake, channel, "What is QLoRA? (another bot)", kind="message", user="UOTHERBOT"),
+        "bot_id": "BOTHER",
+    }
+    bot_message = {
+        **user_says(fake, channel, "What is QLoRA? (bot_message)", kind="message"),
+        "subtype": "bot_message",
+        "bot_id": "BOTHER",
+    }
+    edited = {**user_says(fake, channel, "What is QLoRA? (edited)", kind="message"), "subtype": "message_changed"}
     for event in (own, other_bot, bot_message, edited):
         assert send(events_url, envelope(event)).status_code == 200
     barrier = user_says(fake, channel, "What is Alpaca-LoRA?", kind="message")
@@ -309,11 +348,21 @@ def test_too_long_question_gets_a_polite_reason(events_url: str, fake: FakeSlack
 
 def test_slash_command_acks_fast_then_answers(events_url: str, fake: FakeSlack) -> None:
     channel = new_channel()
-    body = urlencode({
-        "token": "unused", "team_id": TEAM_ID, "channel_id": channel, "channel_name": "llms", "user_id": USER,
-        "user_name": "ada", "command": "/ask", "text": "What is QLoRA?", "api_app_id": "AATLAS",
-        "response_url": fake.response_url(channel), "trigger_id": "1.2.3",
-    })
+    body = urlencode(
+        {
+            "token": "unused",
+            "team_id": TEAM_ID,
+            "channel_id": channel,
+            "channel_name": "llms",
+            "user_id": USER,
+            "user_name": "ada",
+            "command": "/ask",
+            "text": "What is QLoRA?",
+            "api_app_id": "AATLAS",
+            "response_url": fake.response_url(channel),
+            "trigger_id": "1.2.3",
+        }
+    )
     started = time.perf_counter()
     resp = send(events_url, body, "application/x-www-form-urlencoded")
     ack_seconds = time.perf_counter() - started
@@ -359,13 +408,23 @@ def test_llm_failure_falls_back_with_notice(atlas: Atlas, fake: FakeSlack) -> No
     assert "<https://" in section_text(update.params["blocks"])
 
 
-def test_event_to_answer_latency(events_url: str, fake: FakeSlack, recorder: RecordingAtlas,
-                                 capsys: pytest.CaptureFixture) -> None:
+def test_event_to_answer_latency(
+    events_url: str, fake: FakeSlack, recorder: RecordingAtlas, capsys: pytest.CaptureFixture
+) -> None:
     """Seconds from a signed event leaving 'Slack' to the chat.update reaching it, and the part of
     that which is the bot's own (everything but Atlas.ask): median of 10 questions."""
-    questions = ["What is QLoRA?", "Who built Vicuna?", "How large is Falcon 180B?", "What is Alpaca?",
-                 "What license does Llama 2 use?", "What is llama.cpp?", "What is RedPajama?",
-                 "What is ChatGLM-6B?", "Who released Mistral 7B?", "What data was Dolly trained on?"]
+    questions = [
+        "What is QLoRA?",
+        "Who built Vicuna?",
+        "How large is Falcon 180B?",
+        "What is Alpaca?",
+        "What license does Llama 2 use?",
+        "What is llama.cpp?",
+        "What is RedPajama?",
+        "What is ChatGLM-6B?",
+        "Who released Mistral 7B?",
+        "What data was Dolly trained on?",
+    ]
     total, acks, overhead = [], [], []
     for question in questions:
         channel = new_channel()
@@ -380,9 +439,11 @@ def test_event_to_answer_latency(events_url: str, fake: FakeSlack, recorder: Rec
         overhead.append(total[-1] - answer.timings["total"])
     median = statistics.median
     with capsys.disabled():
-        print(f"\nslack event -> chat.update: median {median(total):.3f}s (min {min(total):.3f}, max "
-              f"{max(total):.3f}); ack median {median(acks) * 1000:.1f} ms; bot overhead beyond "
-              f"Atlas.ask median {median(overhead) * 1000:.1f} ms")
+        print(
+            f"\nslack event -> chat.update: median {median(total):.3f}s (min {min(total):.3f}, max "
+            f"{max(total):.3f}); ack median {median(acks) * 1000:.1f} ms; bot overhead beyond "
+            f"Atlas.ask median {median(overhead) * 1000:.1f} ms"
+        )
     assert median(total) < 10 and median(overhead) < 0.5
 
 
@@ -390,8 +451,7 @@ CLI = [sys.executable, "-c", "from server.cli import app; app()"]
 
 
 def run_cli(*args: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def clean_env(**extra: str) -> dict:
@@ -443,8 +503,7 @@ def serving(url: str) -> bool:
 
 
 def bot_env(fake: FakeSlack, **extra: str) -> dict:
-    return clean_env(SLACK_BOT_TOKEN=fake.token, SLACK_API_URL=fake.api_url, LLM_ATLAS_USE_LLM="false",
-                     **extra)
+    return clean_env(SLACK_BOT_TOKEN=fake.token, SLACK_API_URL=fake.api_url, LLM_ATLAS_USE_LLM="false", **extra)
 
 
 def test_cli_http_mode_answers(fake: FakeSlack, bundled_index: Path, tmp_path: Path) -> None:
@@ -458,8 +517,10 @@ def test_cli_http_mode_answers(fake: FakeSlack, bundled_index: Path, tmp_path: P
     with bot_process(*args, env=env, log_path=log) as proc:
         wait_for_start(proc, log, lambda: serving(f"http://127.0.0.1:{port}/healthz"))
         channel = new_channel()
-        send(f"http://127.0.0.1:{port}/slack/events",
-             envelope(user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")))
+        send(
+            f"http://127.0.0.1:{port}/slack/events",
+            envelope(user_says(fake, channel, f"<@{BOT_USER_ID}> What is QLoRA?")),
+        )
         [update] = fake.wait_for("chat.update", channel)
     assert update.result["ok"] and "<https://" in section_text(update.params["blocks"])
 
@@ -492,8 +553,15 @@ def socket_mode_session(fake: FakeSlack, slack_ws: FakeSocketMode) -> Call:
     [post] = fake.calls_to("chat.postMessage", channel)  # the retry was not answered
     assert post.params["thread_ts"] == event["ts"]
 
-    command = {"command": "/ask", "text": "What is llama.cpp?", "user_id": USER, "channel_id": channel,
-               "team_id": TEAM_ID, "response_url": fake.response_url(channel), "trigger_id": "1.2"}
+    command = {
+        "command": "/ask",
+        "text": "What is llama.cpp?",
+        "user_id": USER,
+        "channel_id": channel,
+        "team_id": TEAM_ID,
+        "response_url": fake.response_url(channel),
+        "trigger_id": "1.2",
+    }
     envelope_id = slack_ws.push("slash_commands", command)
     assert "What is llama.cpp?" in slack_ws.wait_ack(envelope_id)["payload"]["text"]
     [answer] = fake.wait_for("response_url", channel)
