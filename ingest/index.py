@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from ingest.errors import MissingDependency
 from ingest.locks import READERS_LOCK, ReaderLease, lease_current, remove_unused
 from ingest.postings import Postings, PostingsBuilder
 from ingest.schema import Chunk, Document
+
+if TYPE_CHECKING:
+    from ingest.facts import FactStore
 
 FORMAT_VERSION = 3
 # Below this total size every load checks the files' hashes too (sha256 runs at ~1 GB/s).
@@ -199,8 +202,10 @@ class IndexWriter:
         gazetteer: Gazetteer,
         manifest: dict[str, Any],
         lexicon: dict[str, dict[str, list[str]]] | None = None,
+        facts: dict[str, dict[str, Any]] | None = None,
     ) -> Path:
-        """Finish every part, fsync, and switch `current` to the new version atomically."""
+        """Finish every part, fsync, and switch `current` to the new version atomically.
+        `facts`: doc_id -> {"text_sha256", "facts", "aliases"} (ingest/facts.py records)."""
         import faiss
 
         if len(self.languages) != self.rows:
@@ -231,6 +236,7 @@ class IndexWriter:
         self.postings.save(tmp)
 
         (tmp / "gazetteer.json").write_text(json.dumps(gazetteer.to_json(), ensure_ascii=False), encoding="utf-8")
+        (tmp / "facts.json").write_text(json.dumps({"documents": facts or {}}, ensure_ascii=False), encoding="utf-8")
         (tmp / "lexicon.json").write_text(
             json.dumps(lexicon or {"en2zh": {}, "zh2en": {}}, ensure_ascii=False), encoding="utf-8"
         )
@@ -384,6 +390,8 @@ class Index:
         except OSError as exc:
             raise IndexCorrupt(f"Index at {self.index_dir} cannot be opened ({exc}). " + hint) from exc
         self._closer = weakref.finalize(self, _release, self._lease)
+        self._facts: FactStore | None = None
+        self._facts_lock = threading.Lock()
         try:
             self._open(embedder_name, verify, hint)
         except BaseException:
@@ -441,6 +449,36 @@ class Index:
                 f"Index at {version} is inconsistent ({self.faiss.ntotal} vectors, "
                 f"{len(self.languages)} chunks). " + hint
             )
+
+    def fact_records(self) -> dict[str, dict[str, Any]]:
+        """doc_id -> the facts and aliases extracted from that document (what ingest reuses)."""
+        path = self.version / "facts.json"
+        try:
+            records = json.loads(path.read_text("utf-8"))["documents"]
+        except FileNotFoundError:
+            return {}  # built before fact sheets existed
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise self.damaged(exc) from exc
+        if not isinstance(records, dict):
+            raise self.damaged(ValueError("facts.json holds no document table"))
+        return records
+
+    @property
+    def facts(self) -> FactStore:
+        """The model fact sheets of every document, built on first use (a few ms) and kept."""
+        with self._facts_lock:
+            if self._facts is None:
+                from ingest.facts import Fact, FactStore
+
+                records = self.fact_records().values()
+                try:
+                    self._facts = FactStore(
+                        (Fact.from_json(f) for r in records for f in r["facts"]),
+                        (tuple(pair) for r in records for pair in r["aliases"]),
+                    )
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise self.damaged(exc) from exc
+            return self._facts
 
     @property
     def version_name(self) -> str:

@@ -34,7 +34,7 @@ Progress = Callable[[str, int, int], None]
 
 # Bump when cleaning, chunking, tokenizing or the gazetteer change: the next ingest then
 # rebuilds the lexical index and metadata (vectors of unchanged chunk texts are still reused).
-PIPELINE_VERSION = 4
+PIPELINE_VERSION = 5
 
 
 @dataclass
@@ -52,6 +52,9 @@ class IngestReport:
     skipped: list[Skipped] = field(default_factory=list)
     cleaning: dict[str, tuple[int, int]] = field(default_factory=dict)  # source -> chars before, after
     embed_seconds: float = 0.0
+    facts: int = 0
+    facts_extracted_documents: int = 0  # documents whose facts were extracted (not reused) this run
+    facts_seconds: float = 0.0
     seconds: float = 0.0
 
     @property
@@ -70,6 +73,9 @@ class IngestReport:
             "removed_documents": self.removed_documents,
             "up_to_date": self.up_to_date,
             "rebuilt_because": self.rebuilt_because,
+            "facts": self.facts,
+            "facts_extracted_documents": self.facts_extracted_documents,
+            "facts_seconds": round(self.facts_seconds, 3),
             "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
             "seconds": round(self.seconds, 3),
         }
@@ -160,6 +166,32 @@ def lexical_parts(gazetteer: Gazetteer, embed_texts: Sequence[str]) -> tuple[lis
     return tokens, entities
 
 
+def document_facts(
+    documents: Sequence[Document], hashes: dict[str, str], prev: Index | None, report: IngestReport
+) -> dict[str, dict]:
+    """Each document's fact records: reused from the previous index when its text is unchanged,
+    extracted otherwise (extraction is a pure function of one document)."""
+    from ingest.facts import extract_aliases, extract_facts
+
+    started = time.perf_counter()
+    previous = prev.fact_records() if prev else {}
+    records = {}
+    for doc in documents:
+        old = previous.get(doc.doc_id)
+        if old and old.get("text_sha256") == hashes[doc.doc_id]:
+            records[doc.doc_id] = old
+            continue
+        records[doc.doc_id] = {
+            "text_sha256": hashes[doc.doc_id],
+            "facts": [f.to_json() for f in extract_facts(doc)],
+            "aliases": [list(pair) for pair in extract_aliases(doc)],
+        }
+        report.facts_extracted_documents += 1
+    report.facts = sum(len(r["facts"]) for r in records.values())
+    report.facts_seconds = time.perf_counter() - started
+    return records
+
+
 def previous_index(index_dir: Path, embedder: str, report: IngestReport) -> Index | None:
     """The current index, fully verified, to reuse vectors from; None means build from scratch."""
     try:
@@ -247,6 +279,7 @@ def _build(
         report.reused_chunks = len(prev)
         return
 
+    facts = document_facts(documents, hashes, prev, report)
     chunks: list[Chunk] = []
     for doc in documents:
         chunks.extend(chunk_document(doc, settings.chunk_chars, markdown=not doc.source.endswith(".txt")))
@@ -302,5 +335,5 @@ def _build(
             tokens, entities = lexical_parts(gazetteer, embed_texts[rows.start : rows.stop])
             writer.add_chunks(chunks[rows.start : rows.stop], entities, vectors, tokens)
         progress("indexing", 0, 1)
-        writer.commit(gazetteer, manifest, lexicon=build_lexicon(writer.vocabulary()))
+        writer.commit(gazetteer, manifest, lexicon=build_lexicon(writer.vocabulary()), facts=facts)
     progress("indexing", 1, 1)

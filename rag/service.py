@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from rag.schema import Answer, Turn
 from rag.settings import RagSettings
 
 if TYPE_CHECKING:
+    from rag.facts import FactView
     from rag.retrieve import HybridSearcher
 
 log = logging.getLogger("llm_atlas.service")
@@ -36,6 +38,12 @@ class IndexView:
 
     index: Index
     searcher: HybridSearcher
+
+    @cached_property  # built on first use, once per version (a benign race at worst builds it twice)
+    def fact_view(self) -> FactView:
+        from rag.facts import FactView
+
+        return FactView(self.index)
 
 
 class Atlas:
@@ -179,6 +187,15 @@ class Atlas:
 
     def document(self, doc_id: str) -> dict | None:
         return self.current().index.document(doc_id)
+
+    def facts(self, name: str, attributes: Sequence[str] | None = None) -> dict[str, Any]:
+        """A model's fact sheet: `{"query", "model", "aliases", "facts": [...]}` with a citation per
+        value, or `{"query", "error", "closest"}` for a name the corpus does not know."""
+        return self.current().fact_view.sheet(name, attributes)
+
+    def compare(self, names: Sequence[str], attributes: Sequence[str] | None = None) -> dict[str, Any]:
+        """Models side by side: `{"models", "attributes", "rows": [{"attribute", "cells", "conflict"}], "unknown"}`."""
+        return self.current().fact_view.compare(names, attributes)
 
 
 def check_text(text: str, what: str) -> None:

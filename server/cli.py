@@ -236,6 +236,83 @@ def evaluate(
     typer.echo("  ".join(f"{key}={value}" for key, value in scores.items()))
 
 
+def load_atlas(index: Path | None):
+    """The Atlas of `index` (built first when missing), or a clear error and exit 2."""
+    from ingest.errors import MissingDependency
+    from ingest.index import IndexProblem
+    from rag.service import Atlas
+    from rag.settings import RagSettings
+
+    settings = RagSettings()
+    try:
+        return Atlas.load(settings, index or settings.index_dir, build_if_missing=True)
+    except (IndexProblem, MissingDependency) as exc:
+        fail(str(exc))
+
+
+AttributesOpt = Annotated[
+    str | None, typer.Option("--attributes", "-a", help="Comma-separated attributes (default: all).")
+]
+
+
+def split_attributes(attributes: str | None) -> list[str] | None:
+    return [a for a in attributes.split(",") if a.strip()] if attributes else None
+
+
+@app.command()
+def facts(
+    names: Annotated[list[str], typer.Argument(help="Model names or aliases (ChatGLM-6B, 百川, ...).")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per name.")] = False,
+    attributes: AttributesOpt = None,
+    index: IndexOpt = None,
+) -> None:
+    """Print each model's fact sheet: every value with the exact source passage it comes from."""
+    from rich.console import Console
+
+    from server.fact_render import render_sheet
+
+    atlas = load_atlas(index)
+    try:
+        sheets = [atlas.facts(name, split_attributes(attributes)) for name in names]
+    except ValueError as exc:
+        fail(str(exc))
+    console = Console(soft_wrap=not sys.stdout.isatty())
+    for sheet in sheets:
+        if as_json:
+            sys.stdout.write(json.dumps(sheet, ensure_ascii=False) + "\n")
+        else:
+            render_sheet(console, sheet)
+    if any("error" in sheet for sheet in sheets):
+        raise typer.Exit(1)
+
+
+@app.command()
+def compare(
+    names: Annotated[list[str], typer.Argument(help="Two or more model names or aliases.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    attributes: AttributesOpt = None,
+    index: IndexOpt = None,
+) -> None:
+    """Compare models side by side: a table with a citation in every cell, conflicts flagged."""
+    from rich.console import Console
+
+    from server.fact_render import render_comparison
+
+    if len(names) < 2:
+        fail("Name at least two models to compare.")
+    atlas = load_atlas(index)
+    try:
+        table = atlas.compare(names, split_attributes(attributes))
+    except ValueError as exc:
+        fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(table, ensure_ascii=False) + "\n")
+    else:
+        render_comparison(Console(soft_wrap=not sys.stdout.isatty()), table)
+    if table["unknown"]:
+        raise typer.Exit(1)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
