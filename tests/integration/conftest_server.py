@@ -4,6 +4,7 @@ on free loopback ports, driven over HTTP. Test modules import what they use from
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
@@ -40,8 +41,12 @@ def rag_settings(index_dir: Path, **overrides: Any) -> RagSettings:
 
 
 def server_settings(**overrides: Any) -> ServerSettings:
-    values: dict[str, Any] = {"api_key": None, "rate_limit_per_minute": 0, "max_body_bytes": 64_000,
-                              "max_question_chars": 2000}
+    values: dict[str, Any] = {
+        "api_key": None,
+        "rate_limit_per_minute": 0,
+        "max_body_bytes": 64_000,
+        "max_question_chars": 2000,
+    }
     return ServerSettings(**{**values, **overrides})
 
 
@@ -86,13 +91,32 @@ def wait_for(url: str, timeout: float = 60.0, status: int = 200) -> httpx.Respon
 
 
 @contextmanager
-def running(atlas: Atlas | AtlasFactory, settings: ServerSettings | None = None,
-            wait_ready: bool = True) -> Iterator[LiveServer]:
+def running(
+    atlas: Atlas | AtlasFactory, settings: ServerSettings | None = None, wait_ready: bool = True
+) -> Iterator[LiveServer]:
     live = LiveServer(create_app(atlas, settings or server_settings())).start(wait_ready=wait_ready)
     try:
         yield live
     finally:
         live.stop()
+
+
+def assert_error(response: httpx.Response, status: int, *words: str) -> dict:
+    """A JSON error of OpenAI's shape with that status, whose message has these words; no trace."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    message = response.json()["error"]["message"]
+    assert message and "Traceback" not in response.text
+    for word in words:
+        assert word.lower() in message.lower(), message
+    return response.json()
+
+
+def copy_index(index_dir: Path, to: Path) -> Path:
+    """A copy of a built index to damage or update; `symlinks` keeps `current` a link to its version."""
+    shutil.copytree(index_dir, to, symlinks=True)
+    assert (to / "current").is_symlink()
+    return to
 
 
 def sse_events(text: str) -> list[tuple[str, str]]:
@@ -142,4 +166,3 @@ def live_server(server_atlas: Atlas) -> Iterator[LiveServer]:
 def server_client(live_server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server.url, timeout=60) as http:
         yield http
-

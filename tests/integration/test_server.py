@@ -17,6 +17,7 @@ import pytest
 
 from ingest.index import IndexMissing
 from rag.service import Atlas
+from server.http import public_location
 
 pytest.register_assert_rewrite("tests.integration.conftest_server", "conftest_server")
 try:  # tests/ is a package in some layouts and not in others
@@ -29,14 +30,7 @@ pytest_plugins = [srv.__name__]  # the session index, the shared server and clie
 PUBLIC_KEYS = {"answer", "answered", "citations", "contexts"}
 
 
-def assert_error(response: httpx.Response, status: int, *words: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    message = response.json()["error"]["message"]
-    assert message and "Traceback" not in response.text
-    for word in words:
-        assert word.lower() in message.lower(), message
-    return response.json()
+assert_error = srv.assert_error
 
 
 def check_citations(answer: dict) -> None:
@@ -47,6 +41,7 @@ def check_citations(answer: dict) -> None:
 
 # ---------------------------------------------------------------- health, docs, the native API
 
+
 def test_health_ready_and_docs(server_client: httpx.Client) -> None:
     assert server_client.get("/healthz").json() == {"status": "ok"}
     ready = server_client.get("/readyz").json()
@@ -54,8 +49,7 @@ def test_health_ready_and_docs(server_client: httpx.Client) -> None:
     docs = server_client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     paths = server_client.get("/openapi.json").json()["paths"]
-    assert set(paths) >= {"/v1/ask", "/v1/ask/stream", "/v1/chat/completions", "/v1/models",
-                          "/v1/sources/{doc_id}"}
+    assert set(paths) >= {"/v1/ask", "/v1/ask/stream", "/v1/chat/completions", "/v1/models", "/v1/sources/{doc_id}"}
 
 
 def test_ask_returns_the_ask_json_object_plus_timings(server_client: httpx.Client, server_atlas: Atlas) -> None:
@@ -63,13 +57,15 @@ def test_ask_returns_the_ask_json_object_plus_timings(server_client: httpx.Clien
     assert response.status_code == 200, response.text
     body = response.json()
     direct = server_atlas.ask(srv.EN_QUESTION, use_llm=False)
-    # `ask --json`'s object, field for field, with doc_id/start/end added to each citation.
+    # `ask --json`'s object, field for field, except that a document's path on the server (a seed
+    # without a URL) is shown as its corpus label.
     expected = direct.public()
+    for item in expected["contexts"] + expected["citations"]:
+        item["url"] = public_location(item["url"])
     assert set(body) >= PUBLIC_KEYS
     assert body["answer"] == expected["answer"] and body["answered"] is True
     assert body["contexts"] == expected["contexts"]
-    assert [{k: c[k] for k in ("n", "title", "url", "section", "quote")} for c in body["citations"]] \
-        == expected["citations"]
+    assert body["citations"] == expected["citations"]
     assert body["mode"] == "extractive"
     assert body["timings"]["total"] > 0 and body["timings"]["server"] >= body["timings"]["total"]
     assert body["citations"], "an answered question cites something"
@@ -83,7 +79,7 @@ def test_cited_quote_is_in_the_source_document(server_client: httpx.Client) -> N
     assert source.status_code == 200
     document = source.json()
     assert document["doc_id"] == citation["doc_id"] and document["title"] == citation["title"]
-    assert document["text"][citation["start"]:citation["end"]] == citation["quote"]
+    assert document["text"][citation["start"] : citation["end"]] == citation["quote"]
     assert "sha256" not in document  # only the documented fields
 
 
@@ -100,8 +96,7 @@ def test_chinese_question(server_client: httpx.Client) -> None:
 
 def test_follow_up_with_history(server_client: httpx.Client) -> None:
     first = server_client.post("/v1/ask", json={"question": "Who released Llama 2?"}).json()
-    history = [{"role": "user", "content": "Who released Llama 2?"},
-               {"role": "assistant", "content": first["answer"]}]
+    history = [{"role": "user", "content": "Who released Llama 2?"}, {"role": "assistant", "content": first["answer"]}]
     follow_up = server_client.post("/v1/ask", json={"question": "What is its context length?", "history": history})
     assert follow_up.status_code == 200, follow_up.text
     body = follow_up.json()
@@ -128,6 +123,7 @@ def test_refused_question_is_refused_before_the_stream_starts(server_client: htt
 
 # ---------------------------------------------------------------- the OpenAI-compatible API
 
+
 @pytest.fixture
 def openai_client(live_server: srv.LiveServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="unused", max_retries=0, timeout=60)
@@ -140,8 +136,9 @@ def test_openai_client_lists_the_model(openai_client: openai.OpenAI) -> None:
 
 def test_openai_client_non_streaming(openai_client: openai.OpenAI, server_atlas: Atlas) -> None:
     completion = openai_client.chat.completions.create(
-        model="llm-atlas", messages=[{"role": "system", "content": "Be brief."},
-                                     {"role": "user", "content": srv.EN_QUESTION}])
+        model="llm-atlas",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": srv.EN_QUESTION}],
+    )
     assert completion.object == "chat.completion" and completion.model == "llm-atlas"
     choice = completion.choices[0]
     assert choice.finish_reason == "stop" and choice.message.role == "assistant"
@@ -156,8 +153,11 @@ def test_openai_client_non_streaming(openai_client: openai.OpenAI, server_atlas:
 def test_openai_client_streaming_matches_non_streaming(openai_client: openai.OpenAI) -> None:
     messages = [{"role": "user", "content": srv.EN_QUESTION}]
     whole = openai_client.chat.completions.create(model="llm-atlas", messages=messages)
-    chunks = list(openai_client.chat.completions.create(model="llm-atlas", messages=messages, stream=True,
-                                                        stream_options={"include_usage": True}))
+    chunks = list(
+        openai_client.chat.completions.create(
+            model="llm-atlas", messages=messages, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert all(c.object == "chat.completion.chunk" for c in chunks)
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -170,12 +170,16 @@ def test_openai_client_streaming_matches_non_streaming(openai_client: openai.Ope
 
 def test_openai_conversation_keeps_history(openai_client: openai.OpenAI) -> None:
     first = openai_client.chat.completions.create(
-        model="llm-atlas", messages=[{"role": "user", "content": "Who released Llama 2?"}])
-    follow_up = openai_client.chat.completions.create(model="llm-atlas", messages=[
-        {"role": "user", "content": "Who released Llama 2?"},
-        {"role": "assistant", "content": first.choices[0].message.content},
-        {"role": "user", "content": [{"type": "text", "text": "What is its context length?"}]},
-    ])
+        model="llm-atlas", messages=[{"role": "user", "content": "Who released Llama 2?"}]
+    )
+    follow_up = openai_client.chat.completions.create(
+        model="llm-atlas",
+        messages=[
+            {"role": "user", "content": "Who released Llama 2?"},
+            {"role": "assistant", "content": first.choices[0].message.content},
+            {"role": "user", "content": [{"type": "text", "text": "What is its context length?"}]},
+        ],
+    )
     assert follow_up.choices[0].message.content
     assert follow_up.model_extra["citations"]
 
@@ -195,12 +199,18 @@ def test_raw_stream_ends_with_done(server_client: httpx.Client) -> None:
 def test_openai_errors(openai_client: openai.OpenAI, server_client: httpx.Client) -> None:
     with pytest.raises(openai.NotFoundError, match="does not exist"):
         openai_client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
-    assert_error(server_client.post("/v1/chat/completions", json={
-        "model": "llm-atlas", "messages": [{"role": "system", "content": "hello"}]}), 422, "no user message")
+    assert_error(
+        server_client.post(
+            "/v1/chat/completions", json={"model": "llm-atlas", "messages": [{"role": "system", "content": "hello"}]}
+        ),
+        422,
+        "no user message",
+    )
     assert_error(server_client.post("/v1/chat/completions", json={"model": "llm-atlas", "messages": []}), 422)
 
 
 # ---------------------------------------------------------------- auth, limits, errors
+
 
 def test_api_key_is_required_when_set(server_atlas: Atlas) -> None:
     with srv.running(server_atlas, srv.server_settings(api_key="s3cret-key")) as server:
@@ -213,12 +223,19 @@ def test_api_key_is_required_when_set(server_atlas: Atlas) -> None:
         wrong = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer s3cret-kez"})
         assert_error(wrong, 401)
         assert_error(httpx.get(f"{url}/v1/sources/x", headers={"Authorization": "Basic s3cret-key"}), 401)
-        right = httpx.post(f"{url}/v1/ask", json={"question": srv.EN_QUESTION},
-                           headers={"Authorization": "Bearer s3cret-key"}, timeout=60)
+        right = httpx.post(
+            f"{url}/v1/ask",
+            json={"question": srv.EN_QUESTION},
+            headers={"Authorization": "Bearer s3cret-key"},
+            timeout=60,
+        )
         assert right.status_code == 200
         good = openai.OpenAI(base_url=f"{url}/v1", api_key="s3cret-key", max_retries=0)
-        assert good.chat.completions.create(model="llm-atlas", messages=[
-            {"role": "user", "content": srv.EN_QUESTION}]).choices[0].message.content
+        assert (
+            good.chat.completions.create(model="llm-atlas", messages=[{"role": "user", "content": srv.EN_QUESTION}])
+            .choices[0]
+            .message.content
+        )
         bad = openai.OpenAI(base_url=f"{url}/v1", api_key="nope", max_retries=0)
         with pytest.raises(openai.AuthenticationError):
             bad.models.list()
@@ -227,8 +244,13 @@ def test_api_key_is_required_when_set(server_atlas: Atlas) -> None:
 def test_too_long_question_is_a_clear_422(server_client: httpx.Client) -> None:
     body = assert_error(server_client.post("/v1/ask", json={"question": "x" * 2001}), 422, "2001", "2000")
     assert body["error"]["type"] == "invalid_request_error"
-    assert_error(server_client.post("/v1/chat/completions", json={
-        "model": "llm-atlas", "messages": [{"role": "user", "content": "问" * 2001}]}), 422, "limit is 2000")
+    assert_error(
+        server_client.post(
+            "/v1/chat/completions", json={"model": "llm-atlas", "messages": [{"role": "user", "content": "问" * 2001}]}
+        ),
+        422,
+        "limit is 2000",
+    )
 
 
 def test_server_question_limit_can_be_stricter(server_atlas: Atlas) -> None:
@@ -237,8 +259,9 @@ def test_server_question_limit_can_be_stricter(server_atlas: Atlas) -> None:
 
 
 def test_bad_json_and_bad_fields_are_422_json(server_client: httpx.Client) -> None:
-    bad = server_client.post("/v1/ask", content=b'{"question": "unterminated',
-                      headers={"Content-Type": "application/json"})
+    bad = server_client.post(
+        "/v1/ask", content=b'{"question": "unterminated', headers={"Content-Type": "application/json"}
+    )
     assert_error(bad, 422, "not valid JSON")
     assert_error(server_client.post("/v1/ask", json={"question": "hi", "k": 0}), 422, "k")
     robot = [{"role": "robot", "content": ""}]
@@ -256,8 +279,9 @@ def test_large_bodies_are_413(server_atlas: Atlas) -> None:
             for _ in range(10):
                 yield b" " * 500
 
-        assert_error(httpx.post(f"{server.url}/v1/ask", content=chunked(),
-                                headers={"Content-Type": "application/json"}), 413)
+        assert_error(
+            httpx.post(f"{server.url}/v1/ask", content=chunked(), headers={"Content-Type": "application/json"}), 413
+        )
         small = httpx.post(f"{server.url}/v1/ask", json={"question": srv.EN_QUESTION}, timeout=60)
         assert small.status_code == 200
 
@@ -277,8 +301,7 @@ def test_dead_llm_falls_back_to_the_extractive_answer(server_index_dir: Path) ->
     atlas = Atlas.load(srv.rag_settings(server_index_dir, llm_base_url=dead, llm_timeout=5), server_index_dir)
     with srv.running(atlas) as server:
         started = time.monotonic()
-        response = httpx.post(f"{server.url}/v1/ask", json={"question": srv.EN_QUESTION, "llm": True},
-                              timeout=120)
+        response = httpx.post(f"{server.url}/v1/ask", json={"question": srv.EN_QUESTION, "llm": True}, timeout=120)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["answered"] and body["mode"] == "extractive" and body["citations"]
@@ -298,8 +321,10 @@ def test_twenty_concurrent_requests(server_client: httpx.Client, live_server: sr
         question = questions[i % len(questions)]
         with httpx.Client(base_url=live_server.url, timeout=120) as http:
             if i % 5 == 4:
-                return question, http.post("/v1/chat/completions", json={
-                    "model": "llm-atlas", "messages": [{"role": "user", "content": question}]})
+                return question, http.post(
+                    "/v1/chat/completions",
+                    json={"model": "llm-atlas", "messages": [{"role": "user", "content": question}]},
+                )
             return question, http.post("/v1/ask", json={"question": question})
 
     with ThreadPoolExecutor(20) as pool:
@@ -316,6 +341,7 @@ class Failing:
 
     def __init__(self, atlas: Atlas):
         self.index, self.settings, self.document = atlas.index, atlas.settings, atlas.document
+        self.health = atlas.health  # /readyz stays 200: only answering breaks
 
     def ask(self, *args, **kwargs):
         raise RuntimeError("secret internal detail")
@@ -330,6 +356,8 @@ def test_unexpected_errors_are_json_without_a_trace(server_atlas: Atlas) -> None
         response = httpx.post(f"{server.url}/v1/ask", json={"question": srv.EN_QUESTION})
         assert_error(response, 500, "internal error")
         assert "secret internal detail" not in response.text
+        # uvicorn drops the connection after an unhandled error; keep-alive clients must be told.
+        assert response.headers["connection"] == "close"
         streamed = httpx.post(f"{server.url}/v1/ask/stream", json={"question": srv.EN_QUESTION}).text
         assert srv.json_events(streamed)[-1][0] == "error" and "secret" not in streamed
 
@@ -374,11 +402,20 @@ def test_chat_page_is_served_with_a_strict_policy(server_client: httpx.Client) -
 
 # ---------------------------------------------------------------- the command line
 
+
 def test_serve_command_warns_without_a_key_on_a_public_interface(server_index_dir: Path) -> None:
     port = srv.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_ATLAS_")}
-    command = [str(Path(sys.executable).with_name("llm-atlas")), "serve", "--host", "0.0.0.0",
-               "--port", str(port), "--index", str(server_index_dir)]
+    command = [
+        str(Path(sys.executable).with_name("llm-atlas")),
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(port),
+        "--index",
+        str(server_index_dir),
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         srv.wait_for(f"http://127.0.0.1:{port}/readyz", timeout=120)
