@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -278,6 +279,72 @@ class ChatRequest(BaseModel):
     stream_options: StreamOptions | None = None
     k: Passages = Field(default=None, ge=1, le=20, description="Extension: passages to use.")
     llm: bool | None = Field(default=None, description="Extension: use the configured LLM.")
+
+
+# ---------------------------------------------------------------- fact sheets
+
+ModelName = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": NON_BLANK}),
+                      BeforeValidator(valid_text)]  # fmt: skip
+Attribute = Literal[
+    "developer", "release_date", "parameters", "base_model", "architecture", "training_data", "training_tokens",
+    "context_length", "licence", "languages", "training_cost", "training_hardware", "memory_requirement",
+]  # fmt: skip
+
+
+class FactCitation(BaseModel):
+    doc_id: str = Field(description="Fetch the whole cleaned document at /v1/sources/{doc_id}.")
+    title: str
+    url: str
+    section: str
+    quote: str = Field(description="The supporting passage: exactly text[start:end] of the document.")
+    start: int
+    end: int
+
+
+class FactOut(BaseModel):
+    attribute: Attribute
+    value: str = Field(description="The value as the source writes it (inside the quote).")
+    normalized: float | str | list[float] | list[str] | None = Field(
+        default=None,
+        description="Sizes and tokens as numbers, dates ISO, money in USD, context length in tokens, licence ids.",
+    )
+    conflict: bool = Field(description="Other sources give a different value for this model and attribute.")
+    qualifier: str | None = Field(default=None, description="The condition the value holds under, e.g. INT4.")
+    stated_for: str | None = Field(default=None, description="The variant or family the source states it for.")
+    citation: FactCitation
+
+
+class FactSheet(BaseModel):
+    query: str
+    model: str = Field(description="The canonical model name.")
+    aliases: list[str]
+    facts: list[FactOut]
+
+
+class CompareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    models: list[ModelName] = Field(min_length=2, max_length=8, description="Model names or aliases.")
+    attributes: list[Attribute] | None = Field(default=None, description="Rows to show (default: all).")
+
+
+class UnknownModelOut(BaseModel):
+    query: str
+    error: str
+    closest: list[str]
+
+
+class CompareRow(BaseModel):
+    attribute: Attribute
+    cells: dict[str, list[FactOut]] = Field(description="Model -> its cited values (empty: the corpus is silent).")
+    conflict: bool
+
+
+class Comparison(BaseModel):
+    models: list[str]
+    attributes: list[Attribute]
+    rows: list[CompareRow]
+    unknown: list[UnknownModelOut] = Field(description="Names the corpus does not know, with the closest known.")
 
 
 class ErrorBody(BaseModel):
@@ -631,6 +698,27 @@ async def source(doc_id: str, atlas: AtlasDep) -> dict[str, Any]:
     if document is None:
         raise HTTPException(404, f"No document '{doc_id}' in the index.")
     return public_document(document)
+
+
+@v1.get(
+    "/facts/{model}",
+    response_model=FactSheet,
+    response_model_exclude_none=True,
+    tags=["native"],
+    responses={404: {"model": ErrorResponse, "description": "No such model; the message names the closest."}},
+)
+async def facts(model: Annotated[str, PathParam(min_length=1, max_length=200)], atlas: AtlasDep) -> dict[str, Any]:
+    """A model's fact sheet (by name or alias, e.g. `ChatGLM-6B`, `百川`): every value with its citation."""
+    sheet = await run_in_threadpool(atlas.facts, model)
+    if "error" in sheet:
+        raise HTTPException(404, sheet["error"])
+    return sheet
+
+
+@v1.post("/compare", response_model=Comparison, response_model_exclude_none=True, tags=["native"])
+async def compare(body: CompareRequest, atlas: AtlasDep) -> dict[str, Any]:
+    """Models side by side: one row per attribute, a cited value (or nothing) per model, conflicts flagged."""
+    return await run_in_threadpool(atlas.compare, body.models, body.attributes)
 
 
 def model_card() -> dict[str, Any]:

@@ -37,6 +37,8 @@ OPERATIONS = [
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{model}"),
     ("POST", "/v1/chat/completions"),
+    ("GET", "/v1/facts/{model}"),
+    ("POST", "/v1/compare"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 ]
