@@ -30,6 +30,9 @@ def ingest(index: str, paths: list[str], add: bool) -> dict:
         "up_to_date": report.up_to_date,
         "seconds": round(report.seconds, 3),
         "embed_seconds": round(report.embed_seconds, 3),
+        "facts": report.facts,
+        "facts_seconds": round(report.facts_seconds, 3),
+        "facts_extracted_documents": report.facts_extracted_documents,
         "chunks_per_second": round(report.chunks_per_second, 2),
     }
 

@@ -18,6 +18,13 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"{ing['embedding_vs_raw_embedder']} x raw embedder ({ing['raw_embedder_chunks_per_s']}/s)",
         ),
         ("ingest", "cold ingest s", f"{ing['cold_s']}", f"embedding is {pct(ing['cold_embedding_share'])} of it"),
+        (
+            "ingest",
+            "fact extraction s",
+            f"{ing['fact_extraction_s']} ({ing['facts']} facts)",
+            f"{ing['fact_extraction_vs_rest']}x the rest of ingest; adding one document re-extracts "
+            f"{ing['add_one_document_facts_extracted']}",
+        ),
         ("ingest", "unchanged re-run s", f"{ing['unchanged_rerun_s']}", f"{ing['unchanged_vs_cold']} x cold"),
         (
             "ingest",

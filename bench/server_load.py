@@ -39,9 +39,17 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[rank - 1]
 
 
-def measure_server(base_url: str, concurrency: int, n: int, *, api_key: str | None = None,
-                   use_llm: bool = False, questions: list[str] | None = None, warmup: int = 2,
-                   timeout: float = 120.0) -> dict[str, Any]:
+def measure_server(
+    base_url: str,
+    concurrency: int,
+    n: int,
+    *,
+    api_key: str | None = None,
+    use_llm: bool = False,
+    questions: list[str] | None = None,
+    warmup: int = 2,
+    timeout: float = 120.0,
+) -> dict[str, Any]:
     """Send `n` POST /v1/ask requests from `concurrency` clients; return throughput and latencies (ms)."""
     questions = questions or QUESTIONS
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -85,12 +93,19 @@ def measure_server(base_url: str, concurrency: int, n: int, *, api_key: str | No
     seconds = time.perf_counter() - started
     ordered = sorted(latencies)
     ms = [value * 1000 for value in ordered]
-    return {"concurrency": concurrency, "requests": n, "ok": len(latencies), "errors": len(errors),
-            "error_examples": sorted(set(errors))[:3], "seconds": round(seconds, 3),
-            "requests_per_second": round(len(latencies) / seconds, 2) if seconds else 0.0,
-            "p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
-            "p99_ms": round(percentile(ms, 99), 1),
-            "mean_ms": round(statistics.fmean(ms), 1) if ms else float("nan")}
+    return {
+        "concurrency": concurrency,
+        "requests": n,
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_examples": sorted(set(errors))[:3],
+        "seconds": round(seconds, 3),
+        "requests_per_second": round(len(latencies) / seconds, 2) if seconds else 0.0,
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p95_ms": round(percentile(ms, 95), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "mean_ms": round(statistics.fmean(ms), 1) if ms else float("nan"),
+    }
 
 
 def process_rss_mb(pid: int) -> float:
@@ -114,8 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.pid:
         results["rss_mb_before"] = process_rss_mb(args.pid)
     for concurrency in args.concurrency:
-        results["runs"].append(measure_server(args.url, concurrency, args.n, api_key=args.api_key,
-                                              use_llm=args.llm))
+        results["runs"].append(measure_server(args.url, concurrency, args.n, api_key=args.api_key, use_llm=args.llm))
     if args.pid:
         results["rss_mb_after"] = process_rss_mb(args.pid)
     print(json.dumps(results, ensure_ascii=False, indent=1))

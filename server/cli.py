@@ -21,6 +21,29 @@ app = typer.Typer(
 )
 ask_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
+
+def show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"llm-atlas {version('llm-atlas')}")
+        except PackageNotFoundError:
+            typer.echo("llm-atlas (not installed as a package)")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[
+    bool,
+    typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit."),
+]
+
+
+@app.callback()
+def main(version: VersionOpt = False) -> None:
+    """llm-atlas: cited answers about large language models."""
+
+
 IndexOpt = Annotated[
     Path | None,
     typer.Option("--index", help="Index folder (default: LLM_ATLAS_INDEX_DIR or ~/.cache/llm-atlas/index)."),
@@ -184,6 +207,7 @@ def ask(
         str | None, typer.Option("--lang", help="Answer language: en or zh (default: the question's).")
     ] = None,
     index: IndexOpt = None,
+    version: VersionOpt = False,
 ) -> None:
     """Answer a question from the corpus, with numbered sources."""
     from ingest.errors import MissingDependency
@@ -336,6 +360,19 @@ def slack(
     from server.slack import run as run_slack
 
     run_slack(http=http, host=host, port=port, index_dir=index)
+
+
+@app.command()
+def mcp(
+    http: Annotated[bool, typer.Option("--http", help="Streamable HTTP instead of stdio.")] = False,
+    host: Annotated[str, typer.Option(help="Interface to bind (HTTP).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (HTTP).")] = 8765,
+    index: IndexOpt = None,
+) -> None:
+    """Run the MCP server (tools: ask, search, facts, compare, get_source) for agents and MCP clients."""
+    from server.mcp_tools import run as run_mcp
+
+    run_mcp(http=http, host=host, port=port, index_dir=index)
 
 
 @app.command()
