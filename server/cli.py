@@ -237,27 +237,59 @@ def ask_main() -> None:
 
 @app.command("eval")
 def evaluate(
-    qa_file: Annotated[Path, typer.Argument(help="Question file (JSON lines: id, question, history?, ...).")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the answers (JSON lines).")],
+    qa_file: Annotated[
+        Path | None, typer.Argument(help="Question file (JSON lines: id, question, history?, ...).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Where to write the answers (JSON lines).")] = None,
+    facts: Annotated[
+        Path | None, typer.Option("--facts", help="Also score the fact store on a gold file (model, attribute, value).")
+    ] = None,
     k: Annotated[int | None, typer.Option("--k", help="Passages per question.")] = None,
     llm: Annotated[bool | None, typer.Option("--llm/--no-llm")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
     index: IndexOpt = None,
 ) -> None:
-    """Answer every question of a QA file and print the scores."""
-    from ingest.index import IndexProblem
-    from rag.evaluate import run_eval
-    from rag.service import Atlas
-    from rag.settings import RagSettings
+    """Answer every question of a QA file and print the scores; with --facts, score the fact sheets."""
+    if qa_file is None and facts is None:
+        fail("Give a question file (with --out), or --facts GOLD.jsonl, or both.")
+    for path in (qa_file, facts):
+        if path is not None and not path.is_file():
+            fail(f"No such file: {path}")
+    if qa_file is not None and out is None:
+        fail("--out FILE is needed to write the answers.")
+    atlas = load_atlas(index)
+    results = {}
+    if qa_file is not None:
+        from rag.evaluate import run_eval
 
-    if not qa_file.is_file():
-        fail(f"No such question file: {qa_file}")
-    settings = RagSettings()
-    try:
-        atlas = Atlas.load(settings, index or settings.index_dir, build_if_missing=True)
-    except IndexProblem as exc:
-        fail(str(exc))
-    scores = run_eval(atlas, qa_file, out, use_llm=llm, k=k)
-    typer.echo("  ".join(f"{key}={value}" for key, value in scores.items()))
+        results["answers"] = run_eval(atlas, qa_file, out, use_llm=llm, k=k)
+        if not as_json:
+            typer.echo("  ".join(f"{key}={value}" for key, value in results["answers"].items()))
+    if facts is not None:
+        from rag.fact_eval import load_gold, score_facts
+
+        results["facts"] = score_facts(atlas.index.facts, load_gold(facts))
+        if not as_json:
+            print_fact_scores(results["facts"])
+    if as_json:
+        sys.stdout.write(json.dumps(results, ensure_ascii=False) + "\n")
+
+
+def print_fact_scores(scores: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Fact store against the gold file")
+    for column in ("attribute", "precision", "recall", "returned", "gold"):
+        table.add_column(column, justify="left" if column == "attribute" else "right")
+    for attribute, row in scores["per_attribute"].items():
+        table.add_row(attribute, *(str(row[c]) for c in ("precision", "recall", "returned", "gold")))
+    counts = scores["counts"]
+    table.add_row("[bold]all[/]", str(scores["precision"]), str(scores["recall"]), str(counts["returned"]),
+                  str(counts["gold_values"]))  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(f"absent pairs answered with nothing: {scores['absent_accuracy']} of {counts['absent_pairs']}")
 
 
 def load_atlas(index: Path | None):
