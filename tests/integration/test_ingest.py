@@ -113,11 +113,13 @@ def test_killed_ingest_leaves_previous_index_loadable(tmp_path: Path) -> None:
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        index = Index(index_dir)  # whatever moment it died, an index loads
-        assert index.manifest["created"] >= before and index.faiss.ntotal == len(index)
+        with Index(index_dir) as index:  # whatever moment it died, an index loads
+            assert index.manifest["created"] >= before and index.faiss.ntotal == len(index)
     run_ingest([str(corpus)], IngestSettings(), index_dir)
-    assert len(Index(index_dir).documents()) == 5
-    # The next successful run clears half-written versions of the killed ones.
+    with Index(index_dir) as index:
+        assert len(index.documents()) == 5
+    # The next successful run clears half-written versions of the killed ones (and older versions,
+    # since no reader holds them: the readers above let go of theirs).
     versions = [p.name for p in index_dir.iterdir() if p.name.startswith("v-")]
     assert versions == [(index_dir / "current").resolve().name]
 
