@@ -54,6 +54,7 @@ SPUN_WORDS = {
     "数据散": "数据集",  # dataset
     "上高文": "上下文",  # context
     "底子": "基础",  # base
+    "入止": "进行",  # carry out
     "微硬": "微软",  # Microsoft
     "浑华": "清华",  # Tsinghua
     "斯坦祸": "斯坦福",  # Stanford

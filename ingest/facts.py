@@ -15,9 +15,15 @@ documents that changed. Facts come from six shapes of text:
 
 Matching runs on a despun view of the text (ingest.despin: same length, so offsets carry over);
 `value` and `quote` are always substrings of the cleaned text itself. The subject of a sentence is a
-model named before the pattern in the same clause or sentence, else the list item's, the section
-heading's or the document's model. Precision comes first: a value is emitted only where the shape
-says what it is, and a fact whose model is unclear is dropped.
+model named before the pattern in the same clause or sentence (not one that is an object there:
+"fine-tuning LLaMA", "outperforms Llama 2"), else the model its paragraph opens with, its list item's
+(or dated update entry's), its section heading's or the document's model. Precision comes first: a
+value is emitted only where the shape says what it is, and a fact whose model is unclear is dropped.
+
+Conflicts: where sources give different values for one model and attribute (dates compared at the
+precision written, numbers within 2%, names by family), every fact of the pair is kept and marked
+`conflict=True`. Attributes that hold several values at once (languages, data, hardware, memory per
+setting) never conflict; neither do sizes that overlap (a family's 7B/13B and its 13B).
 
 `FactStore` gathers the facts of all documents, resolves names case- and punctuation-insensitively
 and across scripts (百川 -> Baichuan), marks conflicting values and answers lookups with dict reads.
@@ -37,12 +43,16 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from ingest.despin import despin
+from ingest.entities import COMMON_WORDS
 from ingest.schema import Document
+
+# Bump when extraction changes, so stored facts of unchanged documents are extracted again.
+EXTRACTOR_VERSION = 2
 
 ATTRIBUTES = (
     "developer",
@@ -68,7 +78,7 @@ INHERITED = frozenset(
 )
 ALIAS_TABLE = Path(__file__).parent / "data" / "model_aliases.tsv"
 
-Normalized = float | str | tuple[float, ...] | tuple[str, ...] | None
+Normalized = float | int | str | tuple[float, ...] | tuple[str, ...] | None
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,9 @@ _ZH_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六":
 UNIT = r"(?:[KkMmBbTt](?![A-Za-z])|thousand|million|billion|trillion|万亿|千亿|百亿|十亿|亿|千万|百万|万)"
 # A quantity with a unit: 7B, 1.4T, 62亿, 6.2 billion, 一万亿, 2.22E+09.
 QUANTITY = rf"(?:(?:{NUMBER}|[一二两三四五六七八九十])\s?{UNIT}|\d+(?:\.\d+)?[eE][+-]?\d+)"
-_QUANTITY_RE = re.compile(rf"(?P<n>{NUMBER}|[一二两三四五六七八九十])\s?(?P<u>{UNIT})|(?P<sci>\d+(?:\.\d+)?[eE][+-]?\d+)")
+_QUANTITY_RE = re.compile(
+    rf"(?P<n>{NUMBER}|[一二两三四五六七八九十])\s?(?P<u>{UNIT})|(?P<sci>\d+(?:\.\d+)?[eE][+-]?\d+)"
+)
 
 
 def quantity(text: str) -> float | None:
@@ -146,11 +158,6 @@ def quantities(text: str) -> tuple[float, ...]:
     return tuple(values)
 
 
-def plain_number(text: str) -> float | None:
-    m = re.search(NUMBER, text)
-    return float(m.group(0).replace(",", "")) if m else None
-
-
 def normalize_count(text: str) -> float | tuple[float, ...] | None:
     """A size or token count: one number, or a tuple for a list or a range ('2-3 trillion')."""
     m = re.search(rf"({NUMBER})\s*(?:-|~|to|到|至)\s*({NUMBER})\s?({UNIT})", text)
@@ -158,7 +165,8 @@ def normalize_count(text: str) -> float | tuple[float, ...] | None:
         return (quantity(m.group(1) + m.group(3)) or 0.0, quantity(m.group(2) + m.group(3)) or 0.0)
     values = quantities(text)
     if not values:
-        return None
+        plain = re.fullmatch(r"\s*(\d{1,3}(?:,\d{3}){2,})\s*", text)  # 176,247,271,424
+        return float(plain.group(1).replace(",", "")) if plain else None
     return values[0] if len(values) == 1 else values
 
 
@@ -213,7 +221,10 @@ _MONTHS = {
     )
     for name in names
 }
-MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?"
+    r"|Nov(?:ember)?|Dec(?:ember)?)"
+)
 YEAR = r"(?:19|20)\d\d"
 _DATE_PATTERNS = [
     re.compile(rf"(?P<y>{YEAR})[-/.](?P<m>\d{{1,2}})(?:[-/.](?P<d>\d{{1,2}}))?(?!\d)"),
@@ -226,7 +237,7 @@ _DATE_PATTERNS = [
 DATE = (
     rf"(?:{YEAR}[-/.]\d{{1,2}}(?:[-/.]\d{{1,2}})?|{YEAR}\s*年(?:\s*\d{{1,2}}\s*月(?:\s*\d{{1,2}}\s*日)?)?"
     rf"|{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+{YEAR}|\d{{1,2}}(?:st|nd|rd|th)?[\s.]+{MONTH}[\s.,]+{YEAR}"
-    rf"|{MONTH}\.?,?\s+{YEAR})"
+    rf"|{MONTH}\.?,?\s+{YEAR}|(?<!\d){YEAR}(?!\d))"
 )
 
 
@@ -254,7 +265,8 @@ def normalize_date(text: str) -> str | None:
 
 LICENCE = (
     r"(?:Apache(?:[ -]License)?(?:[ -]?(?:v(?:ersion)?\s?)?2\.0)?|MIT(?: [Ll]icen[cs]e)?"
-    r"|CC[- ]BY(?:[- ](?:NC|SA|ND))*(?:[- ]\d\.\d)?|(?:BigScience[- ])?(?:BLOOM[- ])?(?:Open)?RAIL(?:-M)?(?: License)?(?: v?\d\.\d)?"
+    r"|CC[- ]BY(?:[- ](?:NC|SA|ND))*(?:[- ]\d\.\d)?"
+    r"|(?:BigScience[- ])?(?:BLOOM[- ])?(?:Open)?RAIL(?:-M)?(?: License)?(?: v?\d\.\d)?"
     r"|Llama 2 Community License(?: Agreement)?|GPL[- ]?v?\d(?:\.\d)?|BSD(?:[- ]\d-Clause)?)"
 )
 
@@ -316,7 +328,10 @@ _LANGUAGES = {
     "日语": "ja",
     "韩语": "ko",
 }
-LANGUAGE = r"(?:English|Chinese|French|German|Spanish|Japanese|Korean|Romanian|Russian|Arabic|Portuguese|Italian|Hindi|Vietnamese|英语|英文|中文|汉语|法语|德语|日语|韩语)"
+LANGUAGE = (
+    r"(?:English|Chinese|French|German|Spanish|Japanese|Korean|Romanian|Russian|Arabic|Portuguese|Italian|Hindi"
+    r"|Vietnamese|英语|英文|中文|汉语|法语|德语|日语|韩语)"
+)
 _ISO_CODE = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -381,8 +396,7 @@ def normalize(attribute: str, value: str) -> Normalized:
     if attribute == "release_date":
         return normalize_date(value)
     if attribute == "context_length":
-        context = normalize_context(value)
-        return float(context) if context else None
+        return normalize_context(value)
     if attribute == "licence":
         return normalize_licence(value)
     if attribute == "languages":
@@ -441,26 +455,38 @@ def model_key(name: str) -> str:
     return re.sub(r"[^0-9a-z\u4e00-\u9fff]", "", text)
 
 
-_VARIANT_SUFFIX = re.compile(r"(?:v\d+|\d+(?:\d)*[bmkt]|\d+x\d+b|xxl|xl|large|base|small|delta)$")
+# A size or version written after a name, with its separator: "Llama 2 7B", "Mistral-7B-v0.1",
+# "Dolly v2 12B", "FLAN-T5 XXL", "T5 (Base)". Read on the written name, since a key has lost the
+# separators ("llama27b" could be Llama 27B).
+_VARIANT_SUFFIX = re.compile(
+    r"(?:[\s_-]+(?:v\d+(?:\.\d+)*|\d+(?:\.\d+)?[BbMmKkTt]|\d+x\d+[Bb]|XXL|XL|Large|Base|Small|delta)|\s*\((?:Base"
+    r"|Large|Small)\))$"
+    r"|(?<=[a-z])(?:\d+(?:\.\d+)?[BbMm])$"
+)
 
 
-def variant_root(key: str) -> str:
-    """The family a key belongs to, one step up: vicuna13b -> vicuna, mistral7bv01 -> mistral7b."""
-    root = _VARIANT_SUFFIX.sub("", key)
-    return root if len(root) >= 2 and not root.isdigit() and root != key else key
+def variant_root(name: str) -> str:
+    """The family a name belongs to, one step up: Vicuna-13B -> Vicuna, Mistral-7B-v0.1 -> Mistral-7B."""
+    root = _VARIANT_SUFFIX.sub("", name.strip())
+    return root if len(model_key(root)) >= 2 and root != name.strip() else name.strip()
 
 
-def ancestors(key: str) -> list[str]:
+def ancestors(name: str) -> list[str]:
+    """Keys of the families above a name: 'Mistral-7B-v0.1' -> ['mistral7b', 'mistral']."""
     chain = []
-    while (root := variant_root(key)) != key:
-        chain.append(root)
-        key = root
+    while (root := variant_root(name)) != name.strip():
+        chain.append(model_key(root))
+        name = root
     return chain
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
 
 
 # Name-shaped words that are not models: organisations, datasets, methods, hardware, benchmarks,
 # software and units. A stop list by kind, not a list of this corpus's sentences.
-_NOT_MODELS = set(
+_NOT_MODELS = _words(
     """
     ai agi api apis llm llms lmm mllm nlp nlu plm plms nlms gpu gpus cpu cpus tpu tpus ram vram sota usd
     rlhf rl sft ppo dpo rrhf lora qlora peft ptuning ptuningv2 fsdp zero deepspeed megatron megatronlm
@@ -478,11 +504,11 @@ _NOT_MODELS = set(
     sentencepiece tiktoken chatml react vllm ollama fastchat skypilot easylm llmfoundry composer sagemaker
     llamacpp alpacacpp whispercpp mps macos ios android linux windows
     gb tb mb kb tflops flops co2 tco2eq pp dp tp nccl nvlink opa apex qkv mfu lsh rtd mlm clm tlm rnn lstm
-    gru cnn ocr nsfw sota qa cot mtpb mnn
-    """.split()
+    gru cnn ocr nsfw sota qa cot mtpb mnn transformer transformers fastertransformer seq2seq
+    """
 )
 _NOT_MODEL_SHAPES = re.compile(
-    r"^(?:[a-z]?\d+[a-z]?|[ahvt]\d{2,3}|a\d{2,3}g?|rtx\d+|tpuv?\d*|cs\d|int\d+|fp\d+|bf\d+|m\d|v\d[\d.]*|x\d+|q\d\w*"
+    r"^(?:\d+[a-z]?|[ahv]\d{2,3}|a\d{2,3}g?|rtx\d+|tpuv?\d*|cs\d|int\d+|fp\d+|bf\d+|m\d|v\d[\d.]*|x\d+|q\d\w*"
     r"|p\d+d|pass1\d*|top\d+|\d*k|e\d+)$"
 )
 
@@ -492,12 +518,15 @@ def is_stop(key: str) -> bool:
     return not key or key in _NOT_MODELS or bool(_NOT_MODEL_SHAPES.match(key))
 
 
+_ACRONYM = re.compile(r"[A-Z]{2,6}")
+
+
 @lru_cache(maxsize=65536)
 def looks_like_model(token: str) -> bool:
     """Inner capitals, letters with digits or a size: ChatGLM-6B, LLaMA, GPT-3, T5, dolly-v2-12b."""
     if len(token) < 2:
         return False
-    if re.fullmatch(r"[A-Z]{2,6}", token):  # all capitals: an acronym unless known (BERT, OPT, MPT)
+    if _ACRONYM.fullmatch(token):  # all capitals: an acronym unless known (BERT, OPT, MPT)
         return False
     inner_upper = any(c.isupper() for c in token[1:]) and any(c.islower() for c in token)
     has_digit = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
@@ -516,15 +545,44 @@ def alias_table() -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+# Well-known model families written as plain capitalised words, which no name shape reveals
+# ("fine-tuned from Llama", "Mistral 7B"); the alias table's names count too.
+FAMILY_NAMES = (
+    "Llama",
+    "Mistral",
+    "Mixtral",
+    "Falcon",
+    "Vicuna",
+    "Alpaca",
+    "Koala",
+    "Guanaco",
+    "Pythia",
+    "Dolly",
+    "Bloom",
+    "Gemma",
+    "Gemini",
+    "Claude",
+    "Zephyr",
+    "Orca",
+    "Grok",
+    "Gopher",
+    "Chinchilla",
+    "Galactica",
+    "Qwen",
+    "Baichuan",
+)
+
+
 @lru_cache(maxsize=1)
 def _known_keys() -> frozenset[str]:
-    return frozenset(model_key(name) for pair in alias_table() for name in pair)
+    names = [*FAMILY_NAMES, *(name for pair in alias_table() for name in pair)]
+    return frozenset(model_key(name) for name in names)
 
 
 # A model mention: a name token, optionally with a version ("Llama 2", "ERNIE 3.0", "Dolly v2") and a
 # size written apart ("Falcon 180B", "LLaMA 7B"). ASCII-only boundaries, since CJK counts as \w.
 _NAME_RE = re.compile(
-    r"(?<![A-Za-z0-9_+.\-])[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*\+?"
+    r"(?<![A-Za-z0-9_+.\-])[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*(?:\+(?![A-Za-z0-9]))?"
     r"(?:[ -](?:v\d+(?:\.\d+)?|\d{1,2}(?:\.\d)?)(?![A-Za-z0-9%]|\.\d|[,.]\d))?"
     r"(?: \d+(?:\.\d+)?[BbMm](?![A-Za-z0-9]))?"
 )
@@ -546,12 +604,21 @@ class Mention:
 # Document structure
 # ---------------------------------------------------------------------------------------------
 
-_MARKUP_RE = re.compile(r"\*\*|(?<![A-Za-z0-9])\*|\*(?![A-Za-z0-9])|`|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|\\(?=[*_$~])")
+# emphasis and code marks, but not a "*" that opens a list item
+_MARKUP_RE = re.compile(
+    r"\*\*|(?<![A-Za-z0-9\n ])\*|(?<=[A-Za-z0-9])\*(?![A-Za-z0-9])|(?<=[ ])\*(?=[A-Za-z0-9])|`|(?<![A-Za-z0-9])_"
+    r"|_(?![A-Za-z0-9])|\\(?=[*_$~])"
+)
 _BLOCKQUOTE_RE = re.compile(r"^(\s*)>", re.MULTILINE)
 
 
+_URL_RE = re.compile(r"https?://\S+|www\.\S+")
+
+
 def markup_view(text: str) -> str:
-    """Emphasis, code ticks and blockquote markers blanked out, so patterns see plain words."""
+    """Emphasis, code ticks and blockquote markers blanked out, so patterns see plain words; links
+    blanked too (a '176b-parameters' in a URL states nothing)."""
+    text = _URL_RE.sub(lambda m: "\0" * len(m.group(0)), text)
     text = _MARKUP_RE.sub(lambda m: " " * len(m.group(0)), text)
     return _BLOCKQUOTE_RE.sub(lambda m: m.group(1) + " ", text)
 
@@ -605,6 +672,13 @@ class Context:
     def line_of(self, pos: int) -> int:
         return bisect.bisect_right(self.line_starts, pos) - 1
 
+    def paragraph_start(self, pos: int) -> int:
+        """Start of the paragraph (blank-line separated block) a position is in."""
+        line = self.line_of(pos)
+        while line > 0 and self.lines[line - 1].strip(" \t\0"):
+            line -= 1
+        return self.line_starts[line]
+
     def line_span(self, index: int) -> tuple[int, int]:
         start = self.line_starts[index]
         return start, start + len(self.lines[index])
@@ -640,27 +714,78 @@ def _split_lines(text: str) -> tuple[list[int], list[str]]:
     return starts, lines
 
 
+# Words that may stand capitalised before "model" without being a name: "The model", "Base model".
+_COMMON = frozenset(COMMON_WORDS) | _words(
+    """this that our their its your these those each every base pretrained pre-trained new larger smaller same
+    other first final chat original released trained tuned large small language foundation reward moderation
+    generic code coding student teacher target source reference best whole entire single multimodal"""
+)
+
+
 def _is_model_token(token: str, key: str, known: set[str], after: str) -> bool:
-    if is_stop(key) or key.endswith("cpp"):
+    verdict = _static_verdict(token, key, known)
+    return _followed_by_model(token, after) if verdict is None else verdict
+
+
+def _static_verdict(token: str, key: str, known: set[str]) -> bool | None:
+    """Whether a token names a model by itself; None when that depends on the words after it."""
+    shape = _token_shape(token, key)
+    if shape == "stop":
         return False
     if key in known or key in _known_keys():
         return True
+    if shape in ("compound", "common"):
+        return False
+    return True if shape == "shaped" else None
+
+
+_ADJECTIVE_SUFFIX = re.compile(r"-(?:based|style|like|only|aware|level|tuned)$", re.IGNORECASE)
+_TITLE_COMPOUND = re.compile(r"[A-Z][a-z]+(?:-[A-Z][a-z]+)+")
+
+
+@lru_cache(maxsize=65536)
+def _token_shape(token: str, key: str) -> str:
+    """What a token's spelling alone says: stop, compound, shaped, common or plain."""
+    if is_stop(key) or key.endswith("cpp") or _ADJECTIVE_SUFFIX.search(token) or "_" in token:
+        return "stop"  # LoRA-based, llama.cpp, train_3.5M_CN: not names
+    if _TITLE_COMPOUND.fullmatch(token):
+        return "compound"  # Full-Parameter, Open-Source, Multi-Query: capitalised compounds, not names
     if looks_like_model(token):
-        return True
+        return "shaped"
+    if token.lower() in _COMMON or not token[:1].isupper():
+        return "common"
+    return "plain"
+
+
+_MODEL_AFTER = re.compile(r"\s?(?:模型|model\b|\d+(?:\.\d+)?[BM]\b)")
+
+
+def _followed_by_model(token: str, after: str) -> bool:
     # a capitalised word followed by "model" or a size is a name: "Koala model", "Falcon 180B"
-    return token[:1].isupper() and bool(re.match(r"\s?(?:模型|model\b|\d+(?:\.\d+)?[BM]\b)", after))
+    return bool(_MODEL_AFTER.match(after))
 
 
 def find_mentions(view: str, known: set[str]) -> list[Mention]:
     found = []
+    verdicts: dict[str, bool | None] = {}  # token -> verdict, None where the words after decide
     for m in _NAME_RE.finditer(view):
         token = m.group(0).rstrip("-_.")
         end = m.start() + len(token)
         key = model_key(token)
-        head = token.split(" ")[0].split("-")[0]
-        if _is_model_token(token, key, known, view[end : end + 8]) or (
-            " " in token and _is_model_token(head, model_key(head), known, view[m.start() + len(head) :][:8])
-        ):
+        if " " in token and key not in known:
+            # "Llama 2", "Falcon 180B" only when the word itself is a model: not "Figure 1", "massive 3.5"
+            head = token.split(" ")[0]
+            head_key = model_key(head)
+            if not (head_key in known or head_key in _known_keys() or looks_like_model(head)) or is_stop(head_key):
+                token = head
+                end = m.start() + len(head)
+                key = head_key
+        if token not in verdicts:
+            verdicts[token] = _static_verdict(token, key, known)
+        verdict = verdicts[token]
+        if verdict is None:
+            verdict = _followed_by_model(token, view[end : end + 8])
+        if verdict:
             found.append(Mention(m.start(), end, token))
     return found
 
@@ -674,12 +799,28 @@ def first_model_in(text: str, known: set[str], offset: int = 0) -> Mention | Non
 _LISTING_TITLE = re.compile(r"汇总|概览|梳理|笔记|盘点|合集|大全|survey|overview|models? list", re.IGNORECASE)
 
 
+_TITLE_NAME = re.compile(
+    r"^(?:Model [Cc]ard for |Introducing )?(?P<n>[A-Za-z][A-Za-z0-9.+\-]*(?: v?\d+(?:\.\d+)?)?(?: \d+(?:\.\d+)?[BM])?)"
+    r"(?= Model [Cc]ard\b| Weights\b|\s*[:：(]|$)"
+)
+
+
 def title_model(title: str, known: set[str]) -> str | None:
     """The model a document is about, from its title; None for surveys and lists of models."""
-    view = markup_view(despin(title))
+    view = markup_view(despin(title)).strip()
     if _LISTING_TITLE.search(view):
         return None
+    named = _TITLE_NAME.match(view)
+    if named and not is_stop(model_key(named.group("n"))) and named.group("n").lower() not in _COMMON:
+        return named.group("n")  # "Llama 2 Model Card", "Model Card for Mistral-7B-v0.1", "Introducing Qwen"
     mentions = find_mentions(view, known | _known_keys())
+    lead = (
+        mentions[0]
+        if mentions and mentions[0].start == 0 and view[mentions[0].end :].lstrip().startswith((":", "："))
+        else None
+    )
+    if lead:
+        return lead.name  # "Vicuna: An Open-Source Chatbot Impressing GPT-4 ..."
     if len({m.key for m in mentions}) >= 3:
         return None
     for mention in mentions:
@@ -695,6 +836,9 @@ def title_model(title: str, known: set[str]) -> str | None:
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_UPDATE_LINE = re.compile(
+    rf"^\s*[-*]?\s*\[?{YEAR}[/-]\d{{1,2}}[/-]\d{{1,2}}\]?\s*(?:Release[sd]?|发布了?|开放了?|推出了?)\s+(?P<m>\S+)"
+)
 _BULLET = re.compile(r"^(\s*)(?:[-*+•]|\d+[.)、])\s+")
 
 
@@ -749,6 +893,31 @@ def find_list_pairs(lines: list[str]) -> dict[int, int]:
     return pairs
 
 
+def _add_known(known: set[str], head: str, heading: bool) -> None:
+    """A heading or table cell that opens with an acronym (OPT, BLOOM) or a name-shaped word names a
+    model; a plain capitalised word does only as a Chinese section title ('Gopher模型的性能分析:',
+    'Orca:模仿推理过程的模型:'), never as an English one ('## Overview', '## Training')."""
+    token = re.match(r"\s*([A-Za-z][A-Za-z0-9.+\-]*)", head)
+    if not token:
+        return
+    word = token.group(1).rstrip(".-")
+    key = model_key(word)
+    if is_stop(key):
+        return
+    rest = head[token.end() :]
+    titled = (
+        heading
+        and word[:1].isupper()
+        and bool(re.match(r"\s*(?:[:：]\s*[\u4e00-\u9fff]|模型|家族|系列|[:：]?\s*$)", rest))
+    )
+    if titled and not re.search(r"[\u4e00-\u9fff]", head) and rest.strip(" :：#*"):
+        titled = False
+    if titled and not re.search(r"[\u4e00-\u9fff]", head) and len(head.split()) == 1:
+        titled = False  # a one-word English heading is a section name: Overview, Training, Serving
+    if re.fullmatch(r"[A-Z]{2,6}\d*", word) or looks_like_model(word) or titled:
+        known.add(key)
+
+
 def build_context(doc: Document) -> Context:
     text = doc.text
     view = markup_view(despin(text))
@@ -756,18 +925,34 @@ def build_context(doc: Document) -> Context:
     known: set[str] = set()
     list_pairs = find_list_pairs(lines)
     # names the document itself presents as models: headings, name lines, table model cells
+    standalone = set(_paragraph_lines(lines))
     for i, line in enumerate(lines):
+        if i in list_pairs.values():
+            known.add(model_key(line))  # a list post's name line is a model name, whatever its shape
+            continue
         m = _MD_HEADING.match(line)
-        head = m.group(2) if m else line if i in list_pairs.values() else None
+        short = i in standalone and len(line.strip()) <= 40 and i not in list_pairs
+        head = m.group(2) if m else line if short else None
         if head:
-            token = re.match(r"\s*([A-Za-z][A-Za-z0-9.+\-]*)", head)
-            if token and not is_stop(model_key(token.group(1))):
-                known.add(model_key(token.group(1)))
+            _add_known(known, head, heading=True)
     for m in re.finditer(r"^\s*\|?\s*([A-Za-z][\w.+\- ]{1,30}?)\s*\|", view, re.MULTILINE):
-        known.add(model_key(m.group(1)))
+        _add_known(known, m.group(1), heading=False)
     known -= {k for k in known if is_stop(k)}
+    doc_model = title_model(doc.title, known)
+    if doc_model is None:
+        first = next((ln for ln in lines if ln.strip()), "")
+        heading = _MD_HEADING.match(first)
+        if heading:
+            doc_model = title_model(heading.group(2), known)
+    if doc_model:
+        # the document's own model is a name wherever it appears, whatever its shape ("Llama 2"), and
+        # so is its first word ("Dolly" in a card for "Dolly v2 12B")
+        known.add(model_key(doc_model))
+        head = doc_model.split(" ")[0]
+        if head[:1].isupper() and not is_stop(model_key(head)) and head.lower() not in _COMMON:
+            known.add(model_key(head))
     mentions = find_mentions(view, known)
-    ctx = Context(
+    return Context(
         doc=doc,
         text=text,
         view=view,
@@ -775,38 +960,36 @@ def build_context(doc: Document) -> Context:
         lines=lines,
         mentions=mentions,
         mention_starts=[m.start for m in mentions],
-        doc_model=title_model(doc.title, known),
+        doc_model=doc_model,
         known=known,
         list_pairs=list_pairs,
     )
-    if ctx.doc_model is None:
-        first = next((ln for ln in lines if ln.strip()), "")
-        heading = _MD_HEADING.match(first)
-        if heading:
-            ctx.doc_model = title_model(heading.group(2), known)
-    return ctx
 
 
 def _plain_heading(lines: list[str], i: int, known: set[str]) -> str | None:
-    """A short standalone line naming a model, as scraped posts write section titles: 'GPT-3模型:'."""
+    """A short standalone line, as scraped posts write section titles: the model it names ('GPT-3模型:'),
+    "" for a title naming none ('模型列表'), None for a line that is not a title."""
     s = lines[i].strip()
-    if not s or len(s) > 40 or re.search(r"[。！？!?]$", s) or _BULLET.match(lines[i]):
+    if not s or len(s) > 40 or re.search(r"[。！？!?.]$", s) or _BULLET.match(lines[i]):
         return None
     if (i > 0 and lines[i - 1].strip()) or (i + 1 < len(lines) and lines[i + 1].strip()):
         return None
     mention = first_model_in(s, known)
-    if mention is None or mention.start > 2:
-        return None
+    # "Stanford Alpaca": one capitalised word may come before the name
+    if mention is None or (mention.start > 0 and not re.fullmatch(r"[A-Z][a-z]+\s+", s[: mention.start])):
+        return ""
     rest = s[mention.end :]
-    # "BERT模型:", "Alpaca:", "Med-PaLM:面向医疗领域的专用模型:", "LLaMA家族", "Stanford Alpaca"
+    # "BERT模型:", "Alpaca:", "Med-PaLM:面向医疗领域的专用模型:", "LLaMA家族"
     if rest and not re.match(r"\s*(?:[:：]|模型|家族|系列|的|\(|（|$)", rest) and len(rest) > 12:
-        return None
+        return ""
     return mention.name
 
 
 def annotate_structure(ctx: Context) -> None:
     """Headings, the section each line is in (with its model) and the list item each line is in."""
     section: list[tuple[int, str, str | None]] = []  # (level, title, model)
+    # scraped text has no markup: there a short standalone line is a section title
+    markdown = any(_MD_HEADING.match(line) for line in ctx.lines)
     items: list[Item] = []
     ctx.line_section = []
     ctx.line_item = []
@@ -819,10 +1002,10 @@ def annotate_structure(ctx: Context) -> None:
                 heading = (len(m.group(1)), title, _heading_model(title, ctx.known), m.start(2))
             elif i in ctx.list_pairs.values():
                 heading = (1, line.strip(), line.strip(), 0)
-            elif i not in ctx.list_pairs:
+            elif i not in ctx.list_pairs and not ctx.list_pairs and not markdown:
                 model = _plain_heading(ctx.lines, i, ctx.known)
-                if model:
-                    heading = (1, line.strip(), model, 0)
+                if model is not None and (model or len(line.strip()) <= 30):
+                    heading = (1, line.strip(), model or None, 0)
         if heading:
             level, title, model, offset = heading
             while section and section[-1][0] >= level:
@@ -839,18 +1022,31 @@ def annotate_structure(ctx: Context) -> None:
         if heading:
             ctx.line_item.append(None)
             continue
+        update = _UPDATE_LINE.match(line)
+        if update:
+            # "[2023/06/25] Release ChatGLM2-6B, ...": the items that follow describe that model
+            named = first_model_in(update.group("m"), ctx.known)
+            items = [Item(-1, named.name if named else None, None)]
+            ctx.line_item.append(items[-1])
+            continue
         if bullet:
             indent = len(bullet.group(1))
             while items and items[-1].indent >= indent:
                 items.pop()
-            lead = re.match(r"\s*(?:\[[^\]]*\]\s*)?([A-Za-z][\w.+\-]*(?: v?\d+(?:\.\d+)?)?)\s*(?:[:：,]|\s-\s)", line[bullet.end() :])
+            lead = re.match(
+                r"\s*(?:\[[^\]]*\]\s*)?([A-Za-z][\w.+\-]*(?: v?\d+(?:\.\d+)?)?)\s*(?:[:：,]|\s-\s)",
+                line[bullet.end() :],
+            )
             lead_name = None
             if lead and _is_model_token(lead.group(1), model_key(lead.group(1)), ctx.known, ""):
                 lead_name = lead.group(1)
+            version = re.search(r"\b(?:weights|version)\s+(v\d+(?:\.\d+)*)\b", line[bullet.end() :])
+            if lead_name is None and version and ctx.doc_model:
+                lead_name = f"{ctx.doc_model} {version.group(1)}"  # "Major updates of weights v1.5"
             items.append(Item(indent, lead_name, items[-1] if items else None))
         elif not line.strip():
             nxt = ctx.lines[i + 1] if i + 1 < len(ctx.lines) else ""
-            if not _BULLET.match(nxt) and not nxt.startswith(" "):
+            if not _BULLET.match(nxt) and not nxt.startswith(" ") and not (items and items[0].indent < 0):
                 items = []
         ctx.line_item.append(items[-1] if items else None)
 
@@ -872,6 +1068,7 @@ class Candidate:
     qualifier: str = ""
     normalized: Normalized = None
     has_normalized: bool = False
+    coordinated: bool = False  # shares its value span with the candidate before it ("GPT-1和GPT-2")
 
 
 def _trim(text: str, start: int, end: int, chars: str = " \t\n*_`\"'.,;:，。；：、()（）[]|") -> tuple[int, int]:
@@ -880,8 +1077,11 @@ def _trim(text: str, start: int, end: int, chars: str = " \t\n*_`\"'.,;:，。�
     while end > start and text[end - 1] in chars:
         end -= 1
     # keep a closing bracket that belongs to the value: "T5 (Base)", "Falcon (40B)"
-    if end < len(text) and text[end] in ")）" and text[start:end].count("(") + text[start:end].count("（") > (
-        text[start:end].count(")") + text[start:end].count("）")
+    if (
+        end < len(text)
+        and text[end] in ")）"
+        and text[start:end].count("(") + text[start:end].count("（")
+        > (text[start:end].count(")") + text[start:end].count("）"))
     ):
         end += 1
     return start, end
@@ -890,7 +1090,7 @@ def _trim(text: str, start: int, end: int, chars: str = " \t\n*_`\"'.,;:，。�
 def make_fact(ctx: Context, c: Candidate) -> Fact | None:
     text = ctx.text
     vs, ve = _trim(text, c.value_start, c.value_end)
-    qs, qe = _trim(text, c.quote_start, c.quote_end, " \t\n|")
+    qs, qe = _trim(text, c.quote_start, c.quote_end, " \t\n")
     if not (qs <= vs < ve <= qe) or c.attribute not in ATTRIBUTES:
         return None
     value = text[vs:ve]
@@ -899,6 +1099,8 @@ def make_fact(ctx: Context, c: Candidate) -> Fact | None:
         return None
     if not plausible(c.attribute, normalized):
         return None
+    if c.attribute == "training_hardware" and normalized in ("GPU", None) and c.shape == "prose":
+        return None  # "fits on your GPUs" names no hardware
     model = clean_name(c.model)
     if not model_key(model) or is_stop(model_key(model)):
         return None
@@ -974,12 +1176,16 @@ def front_matter(ctx: Context) -> Iterator[Candidate]:
         vs, ve = start + pair.start(3), start + pair.end(3)
         if key == "commercial":
             if value.lower() == "false":
-                yield Candidate(model, "licence", vs, ve, start, start + len(line), "front_matter", "", "non-commercial", True)
+                yield Candidate(
+                    model, "licence", vs, ve, start, start + len(line), "front_matter", "", "non-commercial", True
+                )
             continue
         if key == "date":
             date = normalize_date(value)
             if date:
-                yield Candidate(model, attribute, vs, ve, start, start + len(line), "front_matter", "post date", date, True)
+                yield Candidate(
+                    model, attribute, vs, ve, start, start + len(line), "front_matter", "post date", date, True
+                )
             continue
         yield Candidate(model, attribute, vs, ve, start, start + len(line), "front_matter")
 
@@ -989,12 +1195,24 @@ def front_matter(ctx: Context) -> Iterator[Candidate]:
 # ---------------------------------------------------------------------------------------------
 
 _HEADERS: list[tuple[str, str]] = [
-    (r"#?\s*param(?:eter)?s?|model params|model size|size|number of parameters|n_parameters|参数|参数量|参数规模|模型参数", "parameters"),
+    (
+        r"#?\s*param(?:eter)?s?|model params|model size|size|number of parameters|n_parameters"
+        r"|参数|参数量|参数规模|模型参数",
+        "parameters",
+    ),
     (r"release(?: date)?|released|发布(?:时间|日期)?|date", "release_date"),
     (r"base models?|基座(?:模型)?|基础模型|backbone|finetuned from|fine-tuned from", "base_model"),
     (r"licen[cs]e|model licen[cs]e|许可证?|协议|开源协议", "licence"),
-    (r"context(?: length| window| size)?|max(?:imum)? length|sequence length|max seq(?:uence)? len(?:gth)?|上下文(?:长度)?", "context_length"),
-    (r"#?\s*(?:of )?(?:pretrained |pre-trained |training |seen )?tokens|# of pretrained tokens|pretraining length|n tokens|训练\s*tokens?", "training_tokens"),
+    (
+        r"context(?: length| window| size)?|max(?:imum)? length|sequence length|max seq(?:uence)? len(?:gth)?"
+        r"|上下文(?:长度)?",
+        "context_length",
+    ),
+    (
+        r"#?\s*(?:of )?(?:pretrained |pre-trained |training |seen )?tokens|# of pretrained tokens"
+        r"|pretraining length|n tokens|训练\s*tokens?",
+        "training_tokens",
+    ),
     (r"training data|data ?set|pre-?training data|fine-?tuning data|训练数据|数据集", "training_data"),
     (r"developer|developed by|organi[sz]ation|owner|开发者|机构|研发机构", "developer"),
     (r"training cost(?: \(\w+\))?|cost|训练成本", "training_cost"),
@@ -1013,7 +1231,7 @@ _EMPTY_CELL = re.compile(r"^(?:-+|—|n/?a|none|\\-|✗|✓|✔|\s*)$", re.IGNOR
 
 def header_attribute(cell: str) -> tuple[str | None, str]:
     """The attribute a header or row label names, and its parenthesised qualifier: 'Training cost (7B)'."""
-    text = re.sub(r"[*`_]", "", cell).strip()
+    text = cell.strip().strip("*`_").strip()
     qualifier = ""
     m = re.match(r"^(.*?)\s*[(（]([^)）]{1,20})[)）]\s*$", text)
     if m:
@@ -1063,7 +1281,12 @@ def _is_separator(line: str) -> bool:
 def table_blocks(ctx: Context) -> Iterator[list[int]]:
     block: list[int] = []
     for i, line in enumerate(ctx.lines):
-        if i not in ctx.blocked and line.count("|") >= 1 and len(line.strip()) > 2 and not line.strip().startswith("- "):
+        if (
+            i not in ctx.blocked
+            and line.count("|") >= 1
+            and len(line.strip()) > 2
+            and not line.strip().startswith("- ")
+        ):
             block.append(i)
             continue
         if len(block) >= 2:
@@ -1081,9 +1304,8 @@ def _cell_model(ctx: Context, text: str) -> bool:
     if not head:
         return False
     head_key = model_key(head.group(0))
-    if is_stop(head_key) or any(head_key.startswith(s) for s in ("refinedweb", "redpajama", "commoncrawl", "wikipedia")):
-        return False
-    return True
+    # a data source named after its corpus ("RefinedWeb-English") is not a model
+    return not (is_stop(head_key) or head_key.startswith(("refinedweb", "redpajama", "commoncrawl", "wikipedia")))
 
 
 def table_facts(ctx: Context) -> Iterator[Candidate]:
@@ -1113,7 +1335,11 @@ def _table(ctx: Context, header: list[Cell], rows: list[list[Cell]], row_lines: 
         return
     # transposed: the header row names the models, the first column the attributes
     model_cols = [j for j, label in enumerate(labels[1:], 1) if _cell_model(ctx, label)]
-    if _MODEL_HEADER.match(labels[0]) and len(model_cols) >= 2 and any(header_attribute(r[0].text)[0] for r in rows if r):
+    if (
+        _MODEL_HEADER.match(labels[0])
+        and len(model_cols) >= 2
+        and any(header_attribute(r[0].text)[0] for r in rows if r)
+    ):
         for cells, line in zip(rows, row_lines):
             attribute, qualifier = header_attribute(cells[0].text) if cells else (None, "")
             if not attribute:
@@ -1156,7 +1382,12 @@ def _table(ctx: Context, header: list[Cell], rows: list[list[Cell]], row_lines: 
             if j < len(cells) and a is None and j not in (model_col, version_col) and len(cells[j].text) <= 24
         )
         for j, (attribute, _) in enumerate(attrs):
-            if attribute and j < len(cells) and j not in (model_col, version_col) and not _EMPTY_CELL.match(cells[j].text):
+            if (
+                attribute
+                and j < len(cells)
+                and j not in (model_col, version_col)
+                and not _EMPTY_CELL.match(cells[j].text)
+            ):
                 if attribute == "training_data" and re.fullmatch(rf"{QUANTITY}\s*\w*", cells[j].text):
                     continue  # "370M tokens" is an amount, not a dataset
                 q = qualifier if attribute == "memory_requirement" else ""
@@ -1219,7 +1450,7 @@ def split_flat_header(line: str) -> list[tuple[str, str, str | None]] | None:
     if len(s) > 200 or "|" in s or not _FLAT_START.match(s):
         return None
 
-    @lru_cache(maxsize=None)
+    @cache
     def parse(pos: int) -> tuple[tuple[str, str, str | None], ...] | None:
         while pos < len(s) and s[pos] == " ":
             pos += 1
@@ -1245,7 +1476,8 @@ def split_flat_header(line: str) -> list[tuple[str, str, str | None]] | None:
 _SIZE_ITEM = r"(?:[1-9]\d*|0)(?:\.\d+)?[KMBT]"
 _SIZE_LIST_RE = re.compile(rf"{_SIZE_ITEM}(?:,\s*{_SIZE_ITEM})*")
 _CATEGORY_RE = re.compile(
-    r"(?i:encoder-only|decoder-only|encoder-decoder)|[A-Z][A-Za-z0-9]*(?: [A-Z][A-Za-z0-9]*)* Family|Other(?: [A-Za-z]+)*? LLMs"
+    r"(?i:encoder-only|decoder-only|encoder-decoder)|[A-Z][A-Za-z0-9]*(?: [A-Z][A-Za-z0-9]*)* Family"
+    r"|Other(?: [A-Za-z]+)*? LLMs"
 )
 
 
@@ -1253,7 +1485,7 @@ def _ends(kind: str, s: str, pos: int) -> Iterator[tuple[int, bool]]:
     """Where a cell of this kind starting at pos may end; the flag marks a unitless size."""
     if kind in ("sizes", "year", "basename", "check", "size_or_int") and s.startswith("-", pos):
         yield pos + 1, False
-    if kind in ("check", "basename", "sizes") :
+    if kind in ("check", "basename", "sizes"):
         yield pos, False  # an empty cell
     if kind == "check":
         if pos < len(s) and s[pos] in "✓✗✔":
@@ -1265,7 +1497,12 @@ def _ends(kind: str, s: str, pos: int) -> Iterator[tuple[int, bool]]:
     elif kind in ("name", "basename"):
         for end in range(pos + 1, min(len(s), pos + 40) + 1):
             cell = s[pos:end]
-            if not re.match(r"[A-Za-z]", cell) or cell[-1] in " -.(" or ", " in cell or cell.count("(") != cell.count(")"):
+            if (
+                not re.match(r"[A-Za-z]", cell)
+                or cell[-1] in " -.("
+                or ", " in cell
+                or cell.count("(") != cell.count(")")
+            ):
                 continue
             if end < len(s) and cell[-1].isalpha() and s[end].islower():
                 continue  # never split inside a word
@@ -1339,7 +1576,12 @@ def flat_table_facts(ctx: Context) -> Iterator[Candidate]:
                 continue
             parses = parse_flat_row(s, kinds)
             if not parses:
-                break
+                # a row whose cells do not fit (ERNIE's "4TB") is skipped; a paragraph ends the table
+                if not ctx.lines[j - 1].strip() or re.search(r"[。！？]|\s{2,}\S+\s", s) or len(s) > 120:
+                    break
+                ctx.blocked.add(j)
+                j += 1
+                continue
             rows.append((j, parses))
             ctx.blocked.add(j)
             j += 1
@@ -1357,13 +1599,16 @@ def _flat_rows(ctx: Context, columns, rows) -> Iterator[Candidate]:
     def score(s: str, parse, known: set[str]) -> tuple:
         asc = all(_ascending(s, parse[k]) for k in size_cols)
         unitless = sum(parse[k][2] for k in range(len(parse)))
-        base_known = True
+        in_table = in_world = True
         if base_col is not None:
             b = s[parse[base_col][0] : parse[base_col][1]]
-            base_known = b in ("", "-") or model_key(b) in known
+            # a base the table itself lists as a row beats a name known from elsewhere
+            in_table = b in ("", "-") or model_key(b) in known
+            in_world = in_table or model_key(b) in _known_keys()
         sizes = sum(parse[k][1] - parse[k][0] for k in size_cols)
         tokens = sum(parse[k][1] - parse[k][0] for k in token_cols)
-        return (asc, -unitless, base_known, sizes, tokens)
+        filled = all(parse[k][1] > parse[k][0] for k in size_cols)
+        return (asc, filled, -unitless, in_table, in_world, sizes, tokens)
 
     def best(s: str, parses, known: set[str]):
         scored = [(score(s, p, known), p) for p in parses]
@@ -1377,7 +1622,6 @@ def _flat_rows(ctx: Context, columns, rows) -> Iterator[Candidate]:
             s = ctx.lines[j].strip()
             for p in best(s, parses, set()):
                 known.add(model_key(s[p[name_col][0] : p[name_col][1]]))
-    known |= _known_keys()
     for j, parses in rows:
         line = ctx.lines[j]
         offset = ctx.line_starts[j] + (len(line) - len(line.lstrip()))
@@ -1398,7 +1642,7 @@ def _flat_rows(ctx: Context, columns, rows) -> Iterator[Candidate]:
                 continue
             model = f"{base} {s[size[0] : size[1]]}"
         qs, qe = ctx.line_span(j)
-        for k, (_, kind, attribute) in enumerate(columns):
+        for k, (_, _kind, attribute) in enumerate(columns):
             cell = cells[k]
             if not attribute or cell is None or cell[0] == cell[1] or cell[2]:
                 continue
@@ -1415,18 +1659,23 @@ def _flat_rows(ctx: Context, columns, rows) -> Iterator[Candidate]:
 # ---------------------------------------------------------------------------------------------
 
 _KEYS: list[tuple[str, str]] = [
-    (r"developed by|developers?|model developers?|organi[sz]ation developing the model|organi[sz]ation|owner|开发者|研发机构|开发机构|发布者", "developer"),
+    (
+        r"developed by|developers?|model developers?|organi[sz]ation developing the model|organi[sz]ation|owner"
+        r"|开发者|研发机构|开发机构|发布者",
+        "developer",
+    ),
     (r"release date(?: estimate)?|released|model dates?|发布时间|发布日期", "release_date"),
     (r"parameters|params|number of parameters|n_parameters|参数|参数量|参数规模|模型参数|model size", "parameters"),
     (r"base model|finetuned from model|fine-tuned from(?: model)?|finetuned from|基座模型|基础模型", "base_model"),
     (r"licen[cs]e|model licen[cs]e|许可证?|开源协议|协议", "licence"),
     (
-        r"context length|context window|sequence length|max(?:imum)? sequence length(?: \(context\))?|max(?:imum)? length|上下文长度|最大长度",
+        r"context length|context window|sequence length|max(?:imum)? sequence length(?: \(context\))?"
+        r"|max(?:imum)? length|上下文长度|最大长度",
         "context_length",
     ),
     (r"(?:total )?(?:seen |training |pretraining )?tokens|训练tokens?|训练数据量", "training_tokens"),
     (r"training data(?:set)?|data ?set|datasets|训练数据|数据集", "training_data"),
-    (r"architecture|model architecture|架构|模型结构|model type", "architecture"),
+    (r"architecture|model architecture|架构|模型结构", "architecture"),
     (r"languages?|language\(s\)(?: \(nlp\))?|语言|支持语言", "languages"),
     (r"training cost|estimated cost of training|cost|训练成本|训练费用", "training_cost"),
     (r"hardware(?: type)?|training hardware|gpus|训练硬件", "training_hardware"),
@@ -1434,7 +1683,8 @@ _KEYS: list[tuple[str, str]] = [
 ]
 _KEY_RES = [(re.compile(rf"^(?:{p})$", re.IGNORECASE), a) for p, a in _KEYS]
 _KV_LINE = re.compile(
-    r"^\s*(?:[-*+•]\s+)?(?:\*\*(?P<bold>[^*\n]{2,50}?):?\*\*:?|(?P<plain>[A-Za-z][A-Za-z ()/_-]{1,50}?|[\u4e00-\u9fff]{2,8})\s*[:：])"
+    r"^\s*(?:[-*+•]\s+)?(?:\*\*(?P<bold>[^*\n]{2,50}?):?\*\*:?|(?P<plain>[A-Za-z][A-Za-z ()/_-]{1,50}?"
+    r"|[\u4e00-\u9fff]{2,8})\s*[:：])"
     r"\s*(?P<value>\S.*?)\s*$",
     re.MULTILINE,
 )
@@ -1457,6 +1707,15 @@ def _kv_value_ok(attribute: str, value: str) -> bool:
         return normalize_date(value) is not None and not re.search(r"train", value, re.IGNORECASE)
     if attribute in ("developer", "base_model"):
         return len(value) <= 60 and not re.search(r"[。！？]|\. [A-Z]", value)
+    if attribute == "memory_requirement" and re.search(r"per (?:node|gpu|device)", value, re.IGNORECASE):
+        return False  # a machine's specification, not what the model needs
+    if attribute == "architecture":
+        return normalize_architecture(value) is not None or (
+            len(value) <= 40 and not re.search(r"\b(?:is|are)\b", value)
+        )
+    if attribute == "licence":
+        # "Code and data are licensed under the Apache 2.0 license." is the code's licence, not the model's
+        return not (_NON_MODEL_SUBJECT.search(value) and not re.search(r"weights?|model", value, re.IGNORECASE))
     return True
 
 
@@ -1470,11 +1729,19 @@ def key_value_facts(ctx: Context) -> Iterator[Candidate]:
         if m:
             label = m.group("bold") or m.group("plain")
             attribute = key_attribute(label)
-            value = m.group("value")
+            value = ctx.view[start + m.start("value") : start + m.end("value")].replace("\0", "").strip()
             if attribute and _kv_value_ok(attribute, value):
                 model = ctx.fallback_model(start)
                 if model:
-                    yield _kv_candidate(ctx, model, attribute, start + m.start("value"), start + m.end("value"), start, start + len(line))
+                    yield _kv_candidate(
+                        ctx,
+                        model,
+                        attribute,
+                        start + m.start("value"),
+                        start + m.end("value"),
+                        start,
+                        start + len(line),
+                    )
             continue
         # a bold label alone, its value on the next line: "**License**" / "Non-commercial bespoke license"
         bold = _BOLD_LABEL.match(line)
@@ -1493,6 +1760,7 @@ def key_value_facts(ctx: Context) -> Iterator[Candidate]:
     # a heading that names an attribute, its value a short paragraph: "## Model License" / "Apache-2.0"
     for h in ctx.headings:
         title = re.sub(r"^#+\s*", "", ctx.view[h.start : h.end]).strip()
+        title = re.split(r"\s+(?:and|&)\s+", title)[0]  # "Model Architecture and Objective"
         attribute = key_attribute(re.sub(r"^model ", "", title, flags=re.IGNORECASE)) or key_attribute(title)
         if not attribute:
             continue
@@ -1501,6 +1769,10 @@ def key_value_facts(ctx: Context) -> Iterator[Candidate]:
             j += 1
         if j >= len(ctx.lines) or j in ctx.blocked or j in ctx.heading_lines:
             continue
+        if attribute in ("architecture", "training_hardware"):
+            # "### Model Architecture" / "* Decoder-only architecture": the first bullet that says it
+            yield from _heading_bullets(ctx, h, attribute)
+            continue
         value = ctx.lines[j].strip()
         after_blank = j + 1 >= len(ctx.lines) or not ctx.lines[j + 1].strip()
         if len(value) <= 40 and after_blank and _kv_value_ok(attribute, value):
@@ -1508,6 +1780,47 @@ def key_value_facts(ctx: Context) -> Iterator[Candidate]:
             if model:
                 vs = ctx.line_starts[j]
                 yield _kv_candidate(ctx, model, attribute, vs, vs + len(ctx.lines[j]), h.start, vs + len(ctx.lines[j]))
+
+
+def _heading_bullets(ctx: Context, h: Heading, attribute: str) -> Iterator[Candidate]:
+    j = h.line + 1
+    while j < len(ctx.lines) and j not in ctx.heading_lines:
+        line = ctx.lines[j]
+        bullet = _BULLET.match(line)
+        if bullet and j not in ctx.blocked:
+            body = line[bullet.end() :]
+            start = ctx.line_starts[j] + bullet.end()
+            if attribute == "architecture" and normalize_architecture(body) and len(body) <= 40:
+                m = re.search(r"(?i)decoder[- ]only|encoder[- ]only|encoder[- ]decoder|mixture[- ]of[- ]experts", body)
+                if m:
+                    model = ctx.fallback_model(start)
+                    if model:
+                        yield Candidate(
+                            model,
+                            attribute,
+                            start + m.start(),
+                            start + m.end(),
+                            ctx.line_starts[j],
+                            ctx.line_starts[j] + len(line),
+                            "key_value",
+                        )
+                    return
+            if attribute == "training_hardware":
+                m = re.match(rf"(\d[\d,]*\s+(?:NVIDIA\s+)?{CHIP}(?:\s+\d+\s?GB)?(?:\s+GPUs)?)", body)
+                if m:
+                    model = ctx.fallback_model(start)
+                    if model:
+                        yield Candidate(
+                            model,
+                            attribute,
+                            start,
+                            start + m.end(),
+                            ctx.line_starts[j],
+                            ctx.line_starts[j] + len(line),
+                            "key_value",
+                        )
+                    return
+        j += 1
 
 
 def _kv_candidate(ctx: Context, model: str, attribute: str, vs: int, ve: int, qs: int, qe: int) -> Candidate:
@@ -1535,11 +1848,14 @@ _SENTENCE_END = re.compile(
 )
 _CLAUSE_END = re.compile(r"[，,；;]\s*|\s+(?:while|whereas|but)\s+|而")
 _NEGATIVE = re.compile(
-    r"推荐|建议|如果|例如|比如|即使|recommend|suggest|for example|for instance|e\.g\.|example|if you|even |such as|相比|compared",
+    r"推荐|建议|如果|例如|比如|即使|相比|recommend|suggest|for example|for instance|e\.g\."
+    r"|\ban example\b|\bexample (?:for|of)\b|if you|\beven |such as|compared"
+    r"|configuration",
     re.IGNORECASE,
 )
 _NON_MODEL_SUBJECT = re.compile(
-    r"\b(?:code|codes|repository|repo|scripts?|resources|dataset|data|demo|app|tokenizer|source files)\b|代码|数据集|仓库",
+    r"\b(?:code|codes|repository|repo|scripts?|resources|dataset|data|demo|app|tokenizer|source files)\b"
+    r"|代码|数据集|仓库",
     re.IGNORECASE,
 )
 
@@ -1563,7 +1879,7 @@ def sentences(ctx: Context, prose: str) -> list[Sentence]:
         found.append((pos, len(prose)))
     result = []
     for s, e in found:
-        while s < e and prose[s] in " \t\n":
+        while s < e and prose[s] in " \t\n\0":
             s += 1
         line = ctx.line_of(s)
         name_line = ctx.list_pairs.get(line)
@@ -1615,60 +1931,145 @@ def _p(
     )
 
 
+# What may follow a would-be base model and show it is not one.
+_NOT_A_BASE = (
+    "数据",
+    "架构",
+    "框架",
+    "结构",
+    "技术",
+    "方法",
+    "论文",
+    "产生",
+    "生成",
+    "得到",
+    "打分",
+    "评估",
+    "的数据",
+    "的方法",
+)
+_NOT_A_BASE_EN = (
+    r"(?:attention|technique|method|approach|algorithm|architecture|framework|paper|strategy|librar|toolkit"
+    r"|codebase|code|dataset|data\b|corpus|prompts?\b)"
+)
+
 # "an evaluation framework based on GPT-4" says nothing about a base model
-_NOT_BASED_ON = r"\b(?:framework|evaluations?|platform|tool|system|app|application|interface|benchmark|method|approach|implementation|judge|code|scripts?|demo)"
+_NOT_BASED_ON = (
+    r"\b(?:framework|evaluations?|platform|tool|system|app|application|interface|benchmark|method|approach"
+    r"|implementation|judge|code|scripts?|demo|data|dataset|generated|obtained|answers?|responses?)"
+)
 
 
 SIZE = rf"{QUANTITY}"
 SIZE_LIST = rf"{SIZE}(?:\s*(?:,|、|/|和|及|and|, and)\s*{SIZE})+"
 RANGE_EN = rf"from\s+{SIZE}(?:\s+parameters)?\s+to\s+{SIZE}"
 RANGE_ZH = rf"(?:从\s*)?{SIZE}\s*(?:到|至|~|-)\s*{SIZE}"
-ORG_EN = r"(?:the\s+)?[A-Z][\w.&'-]*(?:\s+(?:of|the|and|&|for|at|[A-Z][\w.&'-]*))*?(?:\s+(?:team|group|lab|labs|institute))?"
+ORG_EN = (
+    r"(?:the\s+)?[A-Z][\w.&'-]*(?:\s+(?:of|the|and|&|for|at|[A-Z][\w.&'-]*))*?(?:\s+(?:team|group|lab|labs|institute))?"
+)
 ORG_ZH = r"[A-Za-z][\w .&-]{1,30}?|[\u4e00-\u9fffA-Za-z·]{2,14}?"
 DEV_VERB_ZH = r"(?:开源|发布|推出|出品|研发|开发|训练|提出|构建)"
 
 _PATTERNS: list[Pattern] = [
     # parameters
+    _p("parameters", rf"{MODEL_SLOT},\s+an?\s+(?P<v>{SIZE})[- ]param(?:eter)?s?\b", "m", trigger=r",\s+an?\s+\d"),
     _p("parameters", rf"(?P<v>{RANGE_EN})\s+parameters"),
     _p("parameters", rf"ranging\s+(?:in scale\s+)?(?P<v>{RANGE_EN})"),
-    _p("parameters", rf"(?:sizes?|comes in|includes|variants?)[^.。\n]{{0,30}}?[:—–-]?\s*(?P<v>{SIZE_LIST})(?:\s+(?:parameters|models))?"),
-    _p("parameters", rf"(?<![\w.])(?P<v>{SIZE})[- ]param(?:eter)?s?\b"),
-    _p("parameters", rf"(?<![\w.])(?P<v>{SIZE})\s+parameters"),
-    _p("parameters", rf"(?P<v>{NUMBER}\s?(?:billion|million|trillion))\s+parameters?"),
-    _p("parameters", rf"(?<![\d.,])(?P<v>(?:\d{{1,3}},)(?:\d{{3}},)+\d{{3}})\s+parameters"),
-    _p("parameters", rf"(?P<v>{RANGE_ZH})\s*(?:个)?\s*(?:参数|的\s*\d+\s*个\s*模型)"),
+    _p(
+        "parameters",
+        rf"(?:sizes?|comes in|includes|variants?)[^.。\n]{{0,30}}?[:—–-]?\s*(?P<v>{SIZE_LIST})(?:\s+(?:parameters"
+        rf"|models))?",
+    ),
+    _p(
+        "parameters",
+        rf"(?<![\w.])(?P<v>{SIZE})[- ]param(?:eter)?s?\b",
+        trigger=r"[- ]param",
+        not_after=r"\b(?:train|fine-?tune|finetune|run|load|fit|serve|on|for)\s+(?:a|an|the)",
+    ),
+    _p("parameters", rf"(?<![\w.])(?P<v>{SIZE})\s+parameters", trigger=r"\sparameters"),
+    _p("parameters", rf"(?P<v>{NUMBER}\s?(?:billion|million|trillion))\s+parameters?", trigger=r"illion\s+param"),
+    _p("parameters", r"(?<![\d.,])(?P<v>(?:\d{1,3},)(?:\d{3},)+\d{3})\s+parameters"),
+    _p("parameters", rf"(?P<v>{RANGE_ZH})\s*(?:个)?\s*(?:参数|的\s*\d+\s*个\s*模型)", trigger="参数|个模型"),
     _p("parameters", rf"参数(?:量|规模)?(?:范围)?\s*(?P<v>{RANGE_ZH})"),
-    _p("parameters", rf"(?<![到至~\-\d.])(?P<v>{SIZE})\s*(?:个)?\s*参数(?!量?的?\s*\d+\s*多个)", "after"),
+    _p(
+        "parameters",
+        rf"(?<![到至~\-\d.])(?P<v>{SIZE})\s*(?:个)?\s*参数(?!量?的?\s*\d+\s*多个)",
+        "after",
+        trigger="参数",
+    ),
     _p("parameters", rf"参数(?:量|规模|数量)?(?:多达|达到?|为|约为?|高达|最高达|有)\s*(?P<v>{SIZE})"),
-    _p("parameters", rf"(?:包含|包括|有)\s*(?P<v>{SIZE_LIST})\s*(?:[一二三四五六七八九十\d]+\s*(?:个|种))?\s*(?:不同的)?\s*(?:参数)?规模"),
-    _p("parameters", rf"规模[^，。\d]{{0,4}}(?P<v>{SIZE}|{RANGE_ZH})"),
-    _p("parameters", rf"^\s*(?:\S{{0,8}}?)(?P<v>{SIZE}(?:\s*[,，、/ ]\s*{SIZE})*)\s*(?:的)?(?:大|年夜)?模型", "list"),
+    _p(
+        "parameters",
+        rf"(?:包含|包括|有)\s*(?P<v>{SIZE_LIST})\s*(?:[一二三四五六七八九十\d]+\s*(?:个|种))?\s*(?:不同的)?\s*(?:参数)?规模",
+    ),
+    _p("parameters", rf"规模[^，。\d]{{0,4}}(?P<v>{RANGE_ZH}|{SIZE})"),
+    _p(
+        "parameters", rf"^[ \t]*(?:\S{{0,8}}?)(?P<v>{SIZE}(?:\s*[,，、/ ]\s*{SIZE})*)\s*(?:的)?(?:大|年夜)?模型", "list"
+    ),
     # training tokens
     _p(
         "training_tokens",
-        rf"(?:trained|pretrained|pre-trained|training|pre-training)\b[^.;。\n]{{0,40}}?\b(?:on|for|with)\s+(?:a total of\s+|a massive\s+|approximately\s+|about\s+|around\s+|over\s+|roughly\s+|~)?"
-        rf"(?P<v>{NUMBER}(?:\s*-\s*{NUMBER})?\s?(?:trillion|billion|million|[TBM](?![A-Za-z])))\s+(?:[\w-]+\s+){{0,2}}?tokens\b",
+        rf"(?:trained|pretrained|pre-trained|training|pre-training)\b[^.;。\n]{{0,40}}?\b(?:on|for"
+        rf"|with)\s+(?:a total of\s+|a massive\s+|approximately\s+|about\s+|around\s+|over\s+|roughly\s+|~)?"
+        rf"(?P<v>{NUMBER}(?:\s*-\s*{NUMBER})?\s?(?:trillion|billion|million"
+        rf"|[TBM](?![A-Za-z])))\s+(?:[\w-]+\s+){{0,2}}?tokens\b",
     ),
     _p("training_tokens", rf"(?:training data|data)\s+contains\s+(?P<v>{SIZE})\s+tokens"),
     _p(
         "training_tokens",
-        rf"(?P<v>(?:{NUMBER}|[一二两三四五六七八九十])\s?(?:T|B|万亿|千亿|亿)(?![A-Za-z]))\s*(?:个)?\s*(?:的\s*)?(?:tokens?|标记|标识符)[^，。；]{{0,24}}?(?:预训练|训练)",
+        rf"(?P<v>(?:{NUMBER}|[一二两三四五六七八九十])\s?(?:[TB](?![A-Za-z])|万亿|千亿|亿))\s*(?:个)?\s*(?:的\s*)?(?:tokens?|标记"
+        rf"|标识符)[^，。；]{{0,24}}?(?:预训练|训练)",
+        trigger=r"(?i)tokens?|标记|标识符",
     ),
     # context length
-    _p("context_length", r"context\s+(?:length|window(?:\s+length)?|size)\s+(?:of\s+|is\s+)?(?:up to\s+)?(?P<v>\d[\d,]*\s?[kK]?)(?![\w.])"),
+    _p(
+        "context_length",
+        rf"context\s+length(?:\s+of\s+[\w ]{{1,20}}?)?\s+from\s+(?P<w>\d[\d,]*\s?[kK]?)\s+in\s+{MODEL_SLOT}"
+        r"\s+to\s+(?P<v>\d[\d,]*\s?[kK]?)(?!\w|\.\d)",
+    ),
+    _p(
+        "context_length",
+        r"context\s+(?:length|window(?:\s+length)?|size)\s+(?:of\s+"
+        r"|is\s+)?(?:up to\s+)?(?P<v>\d[\d,]*\s?[kK]?)(?!\w|\.\d)",
+    ),
     _p("context_length", r"(?P<v>\d[\d,]*\s?[kK]?)\s+(?:tokens?\s+)?context(?:\s+length|\s+window)"),
-    _p("context_length", r"(?:sequence length|receptive field)\s+(?:of\s+|is\s+|to\s+)?(?P<v>\d[\d,]*\s?[kK]?)(?![\w.])"),
+    _p(
+        "context_length",
+        r"(?:sequence length|receptive field)\s+(?:of\s+|is\s+|to\s+)?(?P<v>\d[\d,]*\s?[kK]?)(?!\w|\.\d)",
+    ),
     _p("context_length", r"sequences\s+of\s+(?P<v>\d[\d,]*)\s+(?:consecutive\s+)?tokens"),
     _p("context_length", r"max(?:imum)?\s+(?P<v>\d[\d,]*)\s+sequence length"),
     _p("context_length", r"(?P<v>\d+\s?[kK]?)\s*(?:的)?\s*(?:上下文|上文|感受野)"),
-    _p("context_length", r"(?:上下文|上下文长度|上下文窗口)(?:大小|长度)?\s*(?:从\s*\d+\s*)?(?:增加|扩展|为|是|达到?)?至?\s*(?P<v>\d+\s?[kK]?)"),
+    _p(
+        "context_length",
+        r"(?:上下文|上下文长度|上下文窗口)(?:大小|长度)?\s*(?:从\s*\d+\s*)?(?:增加|扩展|为|是|达到?)?至?\s*(?P<v>\d+\s?[kK]?)",
+    ),
     # release dates
-    _p("release_date", rf"(?:released|introduced|launched|announced|open-sourced|published)\b[^.;。\n]{{0,60}}?\b(?:on|in)\s+(?P<v>{DATE})"),
+    _p(
+        "release_date",
+        rf"(?:released|introduced|launched|announced|open-sourced|published)\b[^.;。\n]{{0,60}}?\b(?:on"
+        rf"|in)\s+(?P<v>{DATE})",
+    ),
     _p("release_date", rf"(?:于|在)\s*(?P<v>{DATE})\s*(?:正式)?(?:发布|推出|公布|开源|发表)"),
-    _p("release_date", rf"(?P<v>{DATE})\s*[,，]\s*[^，。]{{0,16}}?(?:发布|推出)了\s*{MODEL_SLOT}", "m", trigger="(?:发布|推出)了"),
-    _p("release_date", rf"^\s*\[?(?P<v>{YEAR}[/-]\d{{1,2}}[/-]\d{{1,2}})\]?\s*(?:Release[sd]?|发布了?|开放了?|推出了?)\s+{MODEL_SLOT}", "m"),
+    _p(
+        "release_date",
+        rf"(?P<v>{DATE})\s*[,，]\s*[^，。]{{0,16}}?(?:发布|推出)了\s*{MODEL_SLOT}",
+        "m",
+        trigger="(?:发布|推出)了",
+    ),
+    _p(
+        "release_date",
+        rf"^[ \t]*\[?(?P<v>{YEAR}[/-]\d{{1,2}}[/-]\d{{1,2}})\]?\s*"
+        rf"(?:Release[sd]?|发布了?|开放了?|推出了?)\s+{MODEL_SLOT}",
+        "m",
+    ),
     # developers
-    _p("developer", rf"(?:developed|built|created|released|trained|made|open-sourced)\b[^.;。\n]{{0,50}}?\bby\s+(?:members of\s+)?(?P<v>{ORG_EN})(?=[\s,.;)]|$)", flags=0),
+    _p(
+        "developer",
+        rf"(?:developed|built|created|released|trained|made"
+        rf"|open-sourced)\b[^.;。\n]{{0,50}}?\bby\s+(?:members of\s+)?(?P<v>{ORG_EN})(?=[\s,.;)]|$)",
+        flags=0,
+    ),
     _p(
         "developer",
         rf"(?P<v>{ORG_EN})\s+(?:developed|released|introduced|open-sourced)(?:\s+and\s+\w+)?\s+(?:the\s+)?{MODEL_SLOT}",
@@ -1676,24 +2077,52 @@ _PATTERNS: list[Pattern] = [
         flags=0,
         trigger=r"\s(?:developed|released|introduced|open-sourced)\s",
     ),
-    _p("developer", rf"(?<![\w])(?P<v>[A-Z][\w.-]*(?:\s[A-Z][\w.-]*)?)(?:'s|')\s+{MODEL_SLOT}", "m", flags=0, trigger=r"\w's?\s"),
-    _p("developer", rf"由\s*(?P<v>{ORG_ZH})\s*(?:公司|团队|的研究人员|研究人员)?\s*(?:在\s*{DATE}\s*)?{DEV_VERB_ZH}", "after"),
+    _p(
+        "developer",
+        rf"(?<![\w])(?P<v>[A-Z][\w.-]*(?:\s[A-Z][\w.-]*)?)(?:['’]s|['’])\s+{MODEL_SLOT}",
+        "m",
+        flags=0,
+        trigger=r"\w['’]s?\s",
+    ),
+    _p(
+        "developer",
+        rf"由\s*(?P<v>{ORG_ZH})\s*(?:公司|团队|的研究人员|研究人员)?\s*(?:在\s*{DATE}\s*)?{DEV_VERB_ZH}",
+        "after",
+    ),
     _p("developer", rf"是\s*(?P<v>{ORG_ZH})\s*{DEV_VERB_ZH}的"),
-    _p("developer", rf"(?P<v>{ORG_ZH})\s*(?:与[^，。]{{1,10}}合作)?(?:发布|推出)了\s*{MODEL_SLOT}", "m", trigger="(?:发布|推出)了"),
-    _p("developer", rf"^\s*(?P<v>{ORG_ZH})\s*(?:新|最新|正式)?{DEV_VERB_ZH}(?:的|了)?", "list"),
-    _p("developer", r"^\s*(?P<v>[A-Z]{2,}[\w-]*)\s+[\w-]+\s+model\b", "list", flags=0),
+    _p(
+        "developer",
+        rf"(?P<v>{ORG_ZH})\s*(?:与[^，。]{{1,10}}合作)?(?:发布|推出)了\s*{MODEL_SLOT}",
+        "m",
+        trigger="(?:发布|推出)了",
+    ),
+    _p("developer", rf"^[ \t]*(?P<v>{ORG_ZH})\s*(?:新|最新|正式)?{DEV_VERB_ZH}(?:的|了)?", "list"),
+    _p("developer", r"^[ \t]*(?P<v>[A-Z]{2,}[\w-]*)\s+[\w-]+\s+model\b", "list", flags=0),
     # base models: a trigger, then the model right after it (filled from the mentions)
-    _p("base_model", rf"fine-?tun(?:ed|ing|es|e)\s+(?:from\s+)?{MODEL_SLOT}"),
-    _p("base_model", rf"(?:finetuned|fine-tuned|trained|built)\s+on\s+(?:top\s+of\s+)?{MODEL_SLOT}(?!\s+(?:data|dataset|conversations|corpus))"),
+    _p("base_model", rf"fine-?tun(?:ing|es|e)\s+{MODEL_SLOT}"),
+    _p("base_model", rf"fine-?tuned\s+from\s+{MODEL_SLOT}"),
+    _p(
+        "base_model",
+        rf"(?:finetuned|fine-tuned|trained|built)\s+on\s+(?:top\s+of\s+)?{MODEL_SLOT}(?!\s+(?:data|dataset"
+        rf"|conversations|corpus))",
+    ),
     _p("base_model", rf"based on\s+{MODEL_SLOT}", not_after=_NOT_BASED_ON),
     _p("base_model", rf"derived from\s+{MODEL_SLOT}"),
     _p("base_model", rf"variant of\s+{MODEL_SLOT}"),
     _p("base_model", rf"initiali[sz]ed\s+(?:using|from|with)\s+{MODEL_SLOT}"),
-    _p("base_model", rf"(?:use|using|uses|used|utilizing|selected|chose|choose)\s+{MODEL_SLOT}\s+as\s+(?:the\s+)?base(?:\s+model)?"),
+    _p(
+        "base_model",
+        rf"(?:use|using|uses|used|utilizing|selected|chose|choose)\s+{MODEL_SLOT}\s+as\s+(?:the\s+)?base(?:\s+model)?",
+        trigger=r"(?i)\sas\s+(?:the\s+)?base",
+    ),
     _p("base_model", rf"with\s+the\s+{MODEL_SLOT}\s+base\b"),
     _p("base_model", rf"基于\s*{MODEL_SLOT}"),
     _p("base_model", rf"(?:从|由)\s*{MODEL_SLOT}\s*(?:模型)?\s*微调而来"),
-    _p("base_model", rf"在\s*{MODEL_SLOT}\s*(?:模型)?\s*(?:的基础上|基础上|上)\s*(?:进行|使用[^，。]{{0,12}})?\s*(?:指令|持续|增量|二次)?\s*(?:微调|训练|预训练|扩展)"),
+    _p(
+        "base_model",
+        rf"在\s*{MODEL_SLOT}\s*(?:模型)?\s*(?:的基础上|基础上|上)\s*(?:进行|使用[^，。]{{0,12}})?\s*(?:指令|持续|连续|增量|二次)?\s*(?:微调|训练"
+        rf"|预训练|扩展)",
+    ),
     _p("base_model", rf"以\s*{MODEL_SLOT}\s*(?:模型)?\s*为\s*(?:基础|基座|底座)"),
     _p("base_model", rf"{MODEL_SLOT}\s*(?:模型)?\s*(?:基座|底座)", trigger="基座|底座"),
     _p("base_model", rf"(?:基座|底座)模型\s*{MODEL_SLOT}"),
@@ -1701,70 +2130,134 @@ _PATTERNS: list[Pattern] = [
     _p("base_model", rf"对\s*{MODEL_SLOT}\s*(?:模型)?\s*进行\s*(?:指令)?微调"),
     _p("base_model", rf"(?:是|为)\s*{MODEL_SLOT}\s*的(?:另一个)?(?:衍生|变体|派生)"),
     _p("base_model", rf"{MODEL_SLOT}\s*(?:\+\s*[A-Za-z]+)+\s*微调", trigger="微调"),
-    _p("base_model", rf"^\s*{MODEL_SLOT}\s*(?:上|应用|使用|利用|运用|[\u4e00-\u9fff]{{0,8}}?微调)", "list"),
+    _p("base_model", rf"^[ \t]*{MODEL_SLOT}\s*(?:上|应用|使用|利用|运用|[\u4e00-\u9fff]{{0,8}}?微调)", "list"),
     # training data
     _p(
         "training_data",
-        r"(?:trained|fine-?tuned|finetuned|pretrained|pre-trained|fine-?tuning\s+\S+(?:\s+base\s+model)?|fine-?tune\s+\S+)\s+(?:[\w'-]+\s+){0,2}?(?:on|using)\s+(?P<v>[^.;:()\[\]。]{3,120}?)(?=[.;:()\[\]。]|,\s+[a-z]|\s+(?:with|for|to|in order|which|that)\b|$)",
+        r"(?:trained|fine-?tuned|finetuned|pretrained|pre-trained|fine-?tuning\s+\S+(?:\s+base\s+model)?"
+        r"|fine-?tune\s+\S+)\s+(?:(?!based\b)[\w'-]+\s+){0,2}?(?:on"
+        r"|using)\s+(?P<v>[^.;:()\[\]。]{3,120}?)(?=[.;:()\[\]。]|,\s+[a-z]|\s+(?:with|for|to|in order|which|that"
+        r"|generated|based)\b|\n\s*\n|\Z)",
     ),
     _p("training_data", r"training data\s+(?:is|includes|consists of)\s+(?P<v>[^.;:()。]{3,100}?)(?=[.;:()。]|$)"),
-    _p("training_data", rf"dataset for\s+{MODEL_SLOT}\s+consists\s+(?:\w+\s+)?of\s+(?P<v>[^.;:()。]{{3,80}}?)(?=[.;:()。]|$)", "m"),
     _p(
         "training_data",
-        rf"(?P<v>(?:the\s+)?[\w.-]+(?:\s+[\w.-]+){{0,3}}\s+dataset)\s+(?:that|which)?\s*(?:was|is)?\s*used\s+to\s+(?:train|fine-?tune)\s+{MODEL_SLOT}",
+        rf"dataset for\s+{MODEL_SLOT}\s+consists\s+(?:\w+\s+)?of\s+(?P<v>[^.;:()。]{{3,80}}?)(?=[.;:()。]|$)",
+        "m",
+    ),
+    _p(
+        "training_data",
+        rf"(?P<v>(?:the\s+)?(?-i:[A-Z])[\w.-]*(?:\s+[\w.-]+){{0,2}}\s+dataset)\s+(?:that|which)?\s*(?:was"
+        rf"|is)?\s*used\s+to\s+(?:train|fine-?tune)\s+{MODEL_SLOT}",
         "m",
         trigger=r"used\s+to\s+(?:train|fine-?tune)",
     ),
-    _p("training_data", r"(?:trained|pretrained)\s+(?:on|using)\s+the\s+following\s+(?:\w+\s+){0,3}?(?:data|datasets?|sources?)(?:\s+of\s+data)?:\s*(?P<v>[^.\n]+)"),
-    _p("training_data", r"(?:使用|利用|应用|运用|用)\s*(?:了)?\s*(?P<v>[A-Za-z0-9][A-Za-z0-9.+\- ]{1,40}?)\s*(?:的)?\s*(?:对话|指令)?\s*(?:数据集?|语料|指令集?)"),
-    _p("training_data", r"在\s*(?P<v>[A-Za-z][A-Za-z0-9.+\-]{1,30})\s*(?:数据集?|语料库?)\s*上[^。]{0,20}?(?:训练|微调|预训练)"),
+    _p(
+        "training_data",
+        r"(?:trained|pretrained)\s+(?:on|using)\s+the\s+following\s+(?:\w+\s+){0,3}?(?:data|datasets?"
+        r"|sources?)(?:\s+of\s+data)?:\s*(?P<v>(?:[^.\n]|\.\d)+)",
+    ),
+    _p(
+        "training_data",
+        r"(?:使用|利用|应用|运用)\s*(?:了)?\s*(?P<v>(?-i:[A-Za-z])[A-Za-z0-9.+\- ]{1,40}?|\d+[kK])\s*(?:的)?\s*(?:对话"
+        r"|指令)?\s*(?:数据集?|语料)",
+    ),
+    _p(
+        "training_data",
+        r"在\s*(?P<v>[A-Za-z][A-Za-z0-9.+\-]{1,30})\s*(?:数据集?|语料库?)\s*上[^。]{0,20}?(?:训练|微调|预训练)",
+    ),
     _p("training_data", r"(?:训练于|在)\s*(?P<v>[A-Z][A-Za-z0-9.+\-]{1,30})\s*语料库\s*上?\s*(?:训练|预训练)?"),
     _p("training_data", r"从\s*(?P<v>[A-Za-z][A-Za-z0-9.+\-]{1,30})\s*收集的"),
     # training cost
-    _p("training_cost", r"cost\s+of\s+training\s+{MODEL_SLOT}\s+(?:is|was)\s+(?:around\s+|about\s+|approximately\s+|only\s+)?(?P<v>\$\s?\d[\d,.]*\s?[KkMm]?)".replace("{MODEL_SLOT}", MODEL_SLOT), "m"),
-    _p("training_cost", r"(?:training\s+(?:run\s+)?|train\w*[^.]{0,40}?)costs?\s+(?:less than\s+|around\s+|about\s+|under\s+|only\s+)?(?P<v>\$\s?\d[\d,.]*\s?[KkMm]?)"),
+    _p(
+        "training_cost",
+        r"cost\s+of\s+training\s+{MODEL_SLOT}\s+(?:is|was)\s+(?:around\s+|about\s+|approximately\s+"
+        r"|only\s+)?(?P<v>\$\s?\d[\d,.]*\s?[KkMm]?)".replace("{MODEL_SLOT}", MODEL_SLOT),
+        "m",
+    ),
+    _p(
+        "training_cost",
+        r"(?:training\s+(?:run\s+)?|train\w*[^.]{0,40}?)costs?\s+(?:less than\s+|around\s+|about\s+|under\s+"
+        r"|only\s+)?(?P<v>\$\s?\d[\d,.]*\s?[KkMm]?)",
+    ),
     _p("training_cost", r"训练成本[^，。\d$]{0,6}(?P<v>\d[\d.,]*\s*万?\s*(?:美元|美金))"),
-    _p("training_cost", r"训练[^。，]{0,20}?[,，]\s*(?:不到|花费|仅需|只需|约)\s*(?P<v>\d[\d.,]*\s*万?\s*(?:美元|美金))"),
+    _p(
+        "training_cost",
+        r"训练[^。，]{0,20}?[,，]\s*(?:不到|花费|仅需|只需|约)\s*(?P<v>\d[\d.,]*\s*万?\s*(?:美元|美金))",
+    ),
     # hardware
     _p(
         "training_hardware",
-        rf"(?:trained|training|train)\b[^.。;\n]{{0,80}}?\bon\s+(?:a\s+)?(?:single\s+)?(?:[\w-]+\s+){{0,5}}?(?P<v>(?:up to\s+)?(?:\d[\d,]*|a single|single)?\s*x?\s*\*?\s*(?:\d+\s?GB\s+)?(?:NVIDIA\s+|Nvidia\s+)?{CHIP}(?:[- ]?\d+\s?GBs?)?(?:\s+GPUs)?(?:\s+or\s+{CHIP})?(?:\s+pods)?)",
+        rf"(?:trained|training"
+        rf"|train)\b[^.。;\n]{{0,80}}?\bon\s+(?:a\s+)?(?:single\s+)?(?:[\w-]+\s+){{0,6}}?(?P<v>(?:up to\s+)?(?:\d[\d,]*"
+        rf"|a single|single)?\s*x?\s*\*?\s*(?:\d+\s?GB\s+)?(?:NVIDIA\s+"
+        rf"|Nvidia\s+)?{CHIP}(?:[- ]?\d+\s?GBs?)?(?:\s+GPUs)?(?:\s+or\s+{CHIP})?(?:\s+pods)?)",
     ),
-    _p("training_hardware", rf"在\s*(?P<v>\d+\s*(?:个|张|块)\s*(?:\d+\s?GB\s*)?{CHIP}(?:\s*芯片)?)\s*上[^。]{{0,20}}?训练"),
+    _p(
+        "training_hardware",
+        rf"在\s*(?P<v>\d+\s*(?:个|张|块)\s*(?:\d+\s?GB\s*)?{CHIP}(?:\s*芯片)?)\s*上[^。]{{0,20}}?训练",
+    ),
     # memory
     _p("memory_requirement", r"(?P<v>\d+(?:\.\d+)?\s?GB)\s+of\s+GPU\s+memory", trigger=r"GB\s+of\s+GPU"),
-    _p("memory_requirement", r"require[sd]?\s+(?:about\s+|around\s+|at least\s+)?(?P<v>\d+(?:\.\d+)?\s?GB)\s+of\s+GPU\s+memory"),
-    _p("memory_requirement", r"GPU memory usage is\s+(?:about\s+)?(?P<v>\d+(?:\.\d+)?\s?GB)\s+under\s+(?P<q>[\w-]+\s+quantization)"),
+    _p(
+        "memory_requirement",
+        r"require[sd]?\s+(?:about\s+|around\s+|at least\s+)?(?P<v>\d+(?:\.\d+)?\s?GB)\s+of\s+GPU\s+memory",
+    ),
+    _p(
+        "memory_requirement",
+        r"GPU memory usage is\s+(?:about\s+)?(?P<v>\d+(?:\.\d+)?\s?GB)\s+under\s+(?P<q>[\w-]+\s+quantization)",
+    ),
     _p("memory_requirement", r"and\s+only\s+(?P<v>\d+(?:\.\d+)?\s?GB)\s+under\s+(?P<q>[\w-]+\s+quantization)"),
     _p("memory_requirement", r"(?:最低|至少)?(?:只需|仅需|需要)\s*(?P<v>\d+(?:\.\d+)?\s?G(?:B)?)\s*显存"),
     # architecture
-    _p("architecture", r"(?P<v>decoder[- ]only|decoder-style|causal decoder-only|encoder[- ]only|encoder[- ]decoder|mixture[- ]of[- ]experts|仅解码器|仅编码器|编码器-?解码器)"),
-    _p("architecture", rf"based on\s+(?P<v>General Language Model\s*\(GLM\)|{MODEL_SLOT})\s+(?:framework|architecture)"),
+    _p(
+        "architecture",
+        r"(?P<v>decoder[- ]only|decoder-style|causal decoder-only|encoder[- ]only|encoder[- ]decoder"
+        r"|mixture[- ]of[- ]experts|仅解码器|仅编码器|编码器-?解码器)",
+        trigger=r"(?i)decoder|encoder|mixture|解码器|编码器",
+    ),
+    _p("architecture", r"based on\s+(?P<v>General Language Model\s*\(GLM\))\s+(?:framework|architecture)"),
     _p("architecture", r"基于\s*(?P<v>General Language Model\s*\(GLM\))\s*架构"),
     # languages
-    _p("languages", rf"(?:supports?|support for|bilingual|capable of|with a focus on|pretrained with|in)\s+(?:both\s+)?(?:the\s+)?(?P<v>{LANGUAGE}(?:\s*(?:,|and|&)\s*{LANGUAGE})*)(?:\s+(?:languages?|text|data))?"),
+    _p(
+        "languages",
+        rf"(?:supports?|support for|bilingual|capable of|with a focus on|pretrained with|trained on|use in|(?:text"
+        rf"|data|corpus) in)\s+(?:both\s+)?(?:the\s+)?(?P<v>{LANGUAGE}(?:\s*(?:,|and"
+        rf"|&)\s*{LANGUAGE})*)(?:\s+(?:languages?|text|data))?",
+    ),
     _p("languages", rf"(?P<v>{LANGUAGE}(?:\s*(?:,|and)\s*{LANGUAGE})*)\s+language\s+only", trigger=r"language\s+only"),
     _p("languages", r"(?P<v>中英双语|中英|双语\s*[(（]\s*英语和中文\s*[)）])"),
     # licences
-    _p("licence", rf"(?:released|available|licensed|made available|distributed|provided)\b[^.;。]{{0,80}}?\bunder\s+(?:the\s+|a\s+|an\s+)?(?:permissive\s+)?(?P<v>{LICENCE})"),
+    _p(
+        "licence",
+        rf"(?:released|available|licensed|made available|distributed|provided)\b[^.;。]{{0,80}}?\bunder\s+(?:the\s+"
+        rf"|a\s+|an\s+)?(?:permissive\s+)?(?P<v>{LICENCE})",
+    ),
     _p("licence", rf"(?:comply with|subject to|governed by)\s+(?:the\s+)?(?P<v>{LICENCE})"),
-    _p("licence", rf"with\s+a\s+(?:fully\s+)?permissive\s+(?P<v>Apache)\s+license"),
+    _p("licence", r"with\s+a\s+(?:fully\s+)?permissive\s+(?P<v>Apache)\s+license"),
     _p("licence", rf"(?:weights?|weight diff)\s+(?:is|are)\s+(?:also\s+)?(?P<v>{LICENCE})"),
-    _p("licence", r"(?:licensed|available|intended)\s+(?:and licensed\s+)?for\s+(?P<v>non-commercial|research)(?:\s+use)?(?:\s+only)?"),
+    _p(
+        "licence",
+        r"(?:licensed|available|intended)\s+(?:and licensed\s+)?for\s+(?P<v>non-commercial(?:\s+use)?(?:\s+only)?"
+        r"|research(?:\s+use)?(?:\s+only)?)",
+    ),
     _p("licence", r"(?P<v>for non-commercial use only|for research and learning only)"),
 ]
 _PATTERNS = [p for p in _PATTERNS if p.attribute in ATTRIBUTES]
 
 # Where a model slot is expected: "@@M" becomes a named group matched against the mentions.
 _SLOT_RE = re.compile(r"(?P<m>[A-Za-z][A-Za-z0-9.+\-_]*(?:[ -]v?\d+(?:\.\d+)?)?(?: \d+(?:\.\d+)?[BbMm])?)")
-_FILLER = r"(?:(?:a|an|the)\s+|[\w.-]+'s\s+|Meta\s+|EleutherAI's\s+|\d+(?:\.\d+)?[BM](?:/\d+(?:\.\d+)?[BM])?\s*的?\s*|[\u4e00-\u9fff]{1,4}的\s*)*"
+_FILLER = (
+    r"(?:(?:a|an|the|pretrained|pre-trained|original)\s+|[A-Za-z0-9.-]+['’]s\s+|Meta\s+|[A-Za-z][A-Za-z0-9-]*的\s*"
+    r"|\d+(?:\.\d+)?[BM](?:/\d+(?:\.\d+)?[BM])?\s*的?\s*|[\u4e00-\u9fff]{1,4}的\s*)*"
+)
 
 
 def _compile_slots(pattern: Pattern) -> Pattern:
     if MODEL_SLOT not in pattern.regex.pattern:
         return pattern
     # a slot that opens the pattern takes the name as is: a leading filler would be tried everywhere
-    leading = re.match(r"^\^?(?:\\s\*)?" + re.escape(MODEL_SLOT), pattern.regex.pattern)
+    leading = re.match(r"^\^?(?:\[ \\t\]\*)?" + re.escape(MODEL_SLOT), pattern.regex.pattern)
     filler = "" if leading else _FILLER
     source = pattern.regex.pattern.replace(MODEL_SLOT, filler + _SLOT_RE.pattern)
     return dataclasses.replace(pattern, regex=re.compile(source, pattern.regex.flags))
@@ -1781,17 +2274,55 @@ def _mention_at(ctx: Context, start: int, end: int) -> Mention | None:
     return None
 
 
+# A model named right after these is an object, not the subject: "finetuning MPT-7B with a context
+# length of 65k", "outperforms Llama 2 13B", "对LLaMA模型进行微调", "和Alpaca一样".
+_OBJECT_BEFORE = re.compile(
+    r"(?:fine-?tun\w*|finetun\w*|train\w*|from|than|like|vs\.?|versus|on|of|to|with|based on|over|surpass\w*|"
+    r"outperform\w*|compared to|beat\w*|and|or|in|into|for|at|by|e\.g\.,?|i\.e\.,?|such as|inherit\w*|"
+    r"与|和|比|对|在|基于|从|由|微调|以及|、)"
+    r"\s*(?:(?:the|a|an)\s+)?$",
+    re.IGNORECASE,
+)
+
+
 def _subject(ctx: Context, sentence: Sentence, match_start: int, exclude: tuple[int, int]) -> str | None:
     if sentence.list_name:
         return sentence.list_name
     clause_start = sentence.start
     for m in _CLAUSE_END.finditer(ctx.view, sentence.start, match_start):
         clause_start = m.end()
-    for lo in (clause_start, sentence.start):
+    # "It is ...", "The model ...": the sentence's subject is the one already under discussion
+    if clause_start != sentence.start and _PRONOUN_START.match(ctx.view, clause_start):
+        clause_mentions = [
+            x for x in ctx.mentions_in(clause_start, match_start) if x.end <= exclude[0] or x.start >= exclude[1]
+        ]
+        if not clause_mentions:
+            return ctx.fallback_model(sentence.start)
+    pronoun = _PRONOUN_START.match(ctx.view, sentence.start)
+    for lo in (clause_start,) if pronoun else (clause_start, sentence.start):
         for mention in ctx.mentions_in(lo, match_start):
-            if mention.end <= exclude[0] or mention.start >= exclude[1]:
-                return mention.name
+            if not (mention.end <= exclude[0] or mention.start >= exclude[1]):
+                continue
+            if _OBJECT_BEFORE.search(ctx.view, max(lo, mention.start - 16), mention.start):
+                continue
+            before = ctx.view[lo : mention.start]
+            if before.count("(") + before.count("（") > before.count(")") + before.count("）"):
+                continue  # inside a parenthesised aside: "(e.g., MPT-7B, StableLM)"
+            return mention.name
+    # topic continuity: a paragraph that opens with a model keeps talking about it
+    para = ctx.paragraph_start(sentence.start)
+    if para < sentence.start:
+        opener = ctx.mentions_in(para, min(sentence.start, para + 80))
+        if opener and not ctx.view[para : opener[0].start].strip(" \t\n\0-*+•#"):
+            return opener[0].name
     return ctx.fallback_model(sentence.start)
+
+
+_PRONOUN_START = re.compile(
+    r"[\s\-*+•\d.)]*(?:[Ii]t|[Tt]his|[Tt]hese|[Tt]hey|[Ii]ts|[Oo]ur|[Ww]e|[Tt]he (?:model|models|chat model"
+    r"|base model|pretrained model))\b"
+    r"|[\s\-*+•]*(?:它|该模型|这个模型|此模型|我们|其)"
+)
 
 
 def prose_facts(ctx: Context) -> Iterator[Candidate]:
@@ -1802,19 +2333,29 @@ def prose_facts(ctx: Context) -> Iterator[Candidate]:
         if pattern.subject == "list" and not ctx.list_pairs:
             continue
         for m in _matches(pattern, prose):
-            k = bisect.bisect_right(starts, m.start()) - 1
+            anchor = m.start() + len(m.group(0)) - len(m.group(0).lstrip())
+            k = bisect.bisect_right(starts, anchor) - 1
             if k < 0:
                 continue
             sentence = sents[k]
             if m.end() > sentence.end + 1:
                 continue
-            if pattern.subject == "list" and (not sentence.list_name or m.start() < sentence.start):
+            if pattern.subject == "list" and (not sentence.list_name or anchor < sentence.start):
                 continue
-            if pattern.subject == "list" and prose[sentence.start : m.start()].strip():
+            if pattern.subject == "list" and prose[sentence.start : anchor].strip():
                 continue
             candidate = _from_match(ctx, pattern, m, sentence, prose)
-            if candidate:
+            if isinstance(candidate, list):
+                yield from candidate
+            elif candidate:
                 yield candidate
+                if m.groupdict().get("w") and m.groupdict().get("m"):
+                    # "from 512 in alpaca to 2048": the 'from' value belongs to the model named there
+                    named = _mention_at(ctx, m.start("m"), m.end("m"))
+                    if named:
+                        yield dataclasses.replace(
+                            candidate, model=named.name, value_start=m.start("w"), value_end=m.end("w")
+                        )
 
 
 def _matches(pattern: Pattern, prose: str) -> Iterator[re.Match[str]]:
@@ -1830,11 +2371,14 @@ def _matches(pattern: Pattern, prose: str) -> Iterator[re.Match[str]]:
                 yield m
 
 
-def _from_match(ctx: Context, pattern: Pattern, m: re.Match[str], sentence: Sentence, prose: str) -> Candidate | None:
+def _from_match(
+    ctx: Context, pattern: Pattern, m: re.Match[str], sentence: Sentence, prose: str
+) -> Candidate | list[Candidate] | None:
     attribute = pattern.attribute
     if pattern.not_after and pattern.not_after.search(prose, max(0, m.start() - 30), m.start()):
         return None
     groups = m.groupdict()
+    others: list[str] = []
     slot = (m.start("m"), m.end("m")) if groups.get("m") is not None else None
     slot_mention = _mention_at(ctx, *slot) if slot else None
     if slot and slot_mention is None:
@@ -1846,19 +2390,31 @@ def _from_match(ctx: Context, pattern: Pattern, m: re.Match[str], sentence: Sent
         return None
     if attribute == "base_model":
         vs, ve = slot_mention.start, slot_mention.end
-        if prose[ve : ve + 12].lstrip().startswith(("数据", "dataset", "data ", "架构", "框架", "结构", "architecture", "framework", "技术", "方法", "论文", "系列")):
-            if not prose[ve : ve + 12].lstrip().startswith("系列"):
-                return None
+        if re.match(r"(?i)fine-?tun", m.group(0)) and not prose[sentence.start : m.start()].strip(" -*+•\t\n"):
+            return None  # "Fine-tuning Llama-2-7B-32K-beta" as a task title, not a model's origin
+        after = prose[ve : ve + 24].lstrip()
+        if after.startswith(_NOT_A_BASE) or re.match(_NOT_A_BASE_EN, after, re.IGNORECASE):
+            return None  # "基于Transformer架构", "Based on Multi-Query Attention technique", "基于ChatGPT产生的数据"
         subject = _subject(ctx, sentence, m.start(), (vs, ve))
     elif groups.get("v") is not None:
         vs, ve = m.start("v"), m.end("v")
         if pattern.subject == "m" and slot_mention:
             subject = slot_mention.name
         elif pattern.subject == "after":
-            after = ctx.mentions_in(ve, ve + 12)
-            nxt = next((x for x in after if re.fullmatch(r"\s*(?:个)?\s*参数的\s*|\s*的?\s*", prose[ve : x.start]) or prose[ve:x.start].strip() in ("开发的", "发布的", "推出的", "开源的", "的")), None)
-            subject = nxt.name if nxt and attribute != "parameters" or (nxt and re.search(r"参数的\s*$", prose[m.start() : nxt.start])) else None
-            subject = subject or _subject(ctx, sentence, m.start(), (vs, ve))
+            after = [x for x in ctx.mentions_in(ve, ve + 60) if x.start <= ve + 16]
+            # "62 亿参数的 ChatGLM-6B", "由OpenAI开发的GPT-1": the model named right after the pattern
+            tail = re.compile(r"\s*(?:个)?\s*参数(?:的)?\s*" if attribute == "parameters" else r"[^，。,]{0,12}?的\s*")
+            nxt = next(
+                (x for x in after if tail.fullmatch(prose, m.end() if attribute != "parameters" else ve, x.start)), None
+            )
+            subject = nxt.name if nxt else _subject(ctx, sentence, m.start(), (vs, ve))
+            if nxt:
+                # "由OpenAI开发的GPT-1和GPT-2": every model of the coordination
+                following = ctx.mentions_in(nxt.end, nxt.end + 40)
+                co = [x for x in following if re.fullmatch(r"\s*(?:和|与|及|、|,|and)\s*", prose[nxt.end : x.start])][
+                    :1
+                ]
+                others = [x.name for x in co]
         else:
             subject = _subject(ctx, sentence, m.start(), (vs, ve))
         if slot_mention and attribute == "architecture" and groups.get("m") is not None:
@@ -1867,19 +2423,50 @@ def _from_match(ctx: Context, pattern: Pattern, m: re.Match[str], sentence: Sent
         return None
     if not subject:
         return None
-    if attribute == "licence" and _NON_MODEL_SUBJECT.search(prose, clause_start, m.start()) and not re.search(
-        r"weights?|model", prose[clause_start : m.start()], re.IGNORECASE
+    if attribute == "architecture" and pattern.subject == "sentence" and not sentence.list_name:
+        # "仅解码器的预训练语言模型中" describes a kind of model: the subject must be named before it
+        named = [x for x in ctx.mentions_in(clause_start, vs) if x.name == subject]
+        if not named:
+            return None
+    if (
+        attribute == "licence"
+        and _NON_MODEL_SUBJECT.search(prose, clause_start, m.start())
+        and not re.search(r"weights?|model", prose[clause_start : m.start()], re.IGNORECASE)
     ):
         return None
-    if attribute == "developer" and not _valid_org(ctx, vs, ve):
-        return None
+    if attribute == "developer" and pattern.subject == "sentence" and re.search(r"\bby\b", m.group(0)):
+        by = m.group(0).rfind(" by ")
+        verbs = [
+            v.start()
+            for v in re.finditer(r"developed|built|created|released|trained|made|open-sourced", m.group(0))
+            if v.start() < by
+        ]
+        head = prose[max(clause_start, m.start() - 40) : m.start() + (verbs[-1] if verbs else 0)]
+        # "models trained by Eleuther AI", "the OIG dataset built by LAION": the verb is about something else
+        if re.search(r"(?i)(?:models|LLMs|versions|checkpoints|datasets?|data|corpus|code)\s+$", head):
+            return None
+        if _NON_MODEL_SUBJECT.search(prose, clause_start, m.start()) and not re.search(
+            r"(?i)\bmodel\b|weights", prose[clause_start : m.start()]
+        ):
+            return None
+    if attribute == "developer":
+        # "created by Direct Users": read the whole capitalised name before judging it
+        tail = re.match(r"(?:[ \t]+(?:of[ \t]+|the[ \t]+|and[ \t]+)*[A-Z][\w&'-]*)+", prose[ve : ve + 60])
+        if tail and groups.get("m") is None:
+            ve += len(tail.group(0))
+        if not _valid_org(ctx, vs, ve):
+            return None
     if attribute == "training_data":
-        span = _data_span(ctx, prose, vs, ve)
+        # "应用Stackexchange数据": the Chinese patterns say outright that the name is data
+        span = _data_span(ctx, prose, vs, ve, strict=not re.search(r"[\u4e00-\u9fff]", m.group(0)))
         if span is None:
             return None
         vs, ve = span
-    if attribute == "release_date" and re.search(r"trained between|train\w* in|cutoff|until|直到", prose[sentence.start : m.end()], re.IGNORECASE):
-        if not re.search(r"releas|发布|推出|公布", prose[max(sentence.start, m.start() - 40) : m.start("v")], re.IGNORECASE):
+    if attribute == "release_date":
+        # "trained between January 2023 and July 2023" dates the training, not the release
+        trained = re.search(r"trained between|train\w* in|cutoff|until|直到", prose[sentence.start : m.end()], re.I)
+        released = re.search(r"releas|发布|推出|公布", prose[max(sentence.start, m.start() - 40) : m.start("v")], re.I)
+        if trained and not released:
             return None
     qualifier = ""
     if groups.get("q"):
@@ -1887,10 +2474,15 @@ def _from_match(ctx: Context, pattern: Pattern, m: re.Match[str], sentence: Sent
     elif attribute == "memory_requirement":
         q = re.search(r"INT\d|FP16|BF16|\d+-bit", prose[sentence.start : sentence.end])
         qualifier = q.group(0) if q else ""
-        if re.search(r"微调|fine-?tun|tuning", prose[max(sentence.start, m.start() - 30) : m.end() + 20], re.IGNORECASE):
+        if re.search(
+            r"微调|fine-?tun|tuning", prose[max(sentence.start, m.start() - 30) : m.end() + 20], re.IGNORECASE
+        ):
             qualifier = (qualifier + " fine-tuning").strip()
     shape = "list" if sentence.list_name else "prose"
-    return Candidate(subject, attribute, vs, ve, sentence.start, sentence.end, shape, qualifier)
+    candidate = Candidate(subject, attribute, vs, ve, sentence.start, sentence.end, shape, qualifier)
+    if pattern.subject == "after" and attribute != "parameters" and others:
+        return [candidate, *(dataclasses.replace(candidate, model=o, coordinated=True) for o in others)]
+    return candidate
 
 
 def _valid_org(ctx: Context, vs: int, ve: int) -> bool:
@@ -1898,35 +2490,67 @@ def _valid_org(ctx: Context, vs: int, ve: int) -> bool:
     key = model_key(org)
     if not key or len(org) > 60 or re.search(r"[、，,。!！]", org):
         return False
-    if re.match(r"(?i)(?:the\s+)?(?:we|our|us|users?|researchers|community|authors?|fine-?tuning|this|that|it|他们|我们|用户)\b", org):
+    if re.match(
+        r"(?i)(?:the\s+)?(?:we|our|us|users?|researchers|community|authors?|fine-?tuning|this|that|it|他们|我们|用户)\b",
+        org,
+    ):
+        return False
+    if re.search(
+        r"(?i)\b(?:users?|people|groups? of|humans?|annotators|employees|volunteers|contributors|the llm)\b", org
+    ):
+        return False
+    if model_key(re.sub(r"(?i)^the\s+", "", org)) in {"llm", "llms", "ai", "model", "models", "api"}:
         return False
     first = re.match(r"[A-Za-z][\w.+\-]*", org)
-    if first and (model_key(first.group(0)) in ctx.known or looks_like_model(first.group(0))) and not is_stop(model_key(first.group(0))):
-        if model_key(first.group(0)) not in _NOT_MODELS:
-            return False  # "Alpaca前成员等" names a model, not an organisation
-    return not re.fullmatch(r"(?:数百名)?研究人员|团队|公司", org)
+    first_key = model_key(first.group(0)) if first else ""
+    named_after = (
+        first and len(org.split()) > 1 and not re.search(r"[\u4e00-\u9fff]", org)
+    )  # Baichuan Intelligent Technology
+    names_model = first_key in ctx.known or first_key in _known_keys() or (first and looks_like_model(first.group(0)))
+    if first and not named_after and names_model and not is_stop(first_key):
+        return False  # "Alpaca前成员等" names a model, not an organisation
+    if re.search(r"[\u4e00-\u9fff]", org):
+        # a Chinese organisation name is a noun, not a clause: no function words, no measure words
+        if re.search(r"一个|[的由是了个这该其我们他它还在和与及或并等]|通过|进行|使用", org) or len(org) > 14:
+            return False
+        # short, or ending like an organisation: 谷歌, 百川智能, 阿联酋技术研究所, 地工团队
+        if len(org) > 4 and not re.search(
+            r"(?:公司|团队|大学|研究院|研究所|实验室|学院|科技|智能|集团|院|所|室|中心|社区|AI|Lab|Tech)$", org
+        ):
+            return False
+    return not re.fullmatch(r"(?:数百名)?研究人员|团队|公司|组织", org)
 
 
 _DATASET_TOKEN = re.compile(
-    r"[A-Z][a-z]+[A-Z]\w*|[A-Za-z]+-?\d+[A-Za-z]*|\b[A-Z]{2,}\w*|\b\d+(?:\.\d+)?[KkMm]\b|\bPile\b|Wikipedia|Stack\s?[Ee]xchange|"
-    r"[a-z]+-[a-z]+-\d+k|\b[a-z]+52[kK]"
+    r"[A-Z][a-z]+[A-Z]\w*|[A-Za-z]+-?\d+[A-Za-z]*|\b[A-Z]{2,}\w*|\b\d+(?:\.\d+)?[KkMm]\b|\bPile\b|Wikipedia"
+    r"|Stack\s?[Ee]xchange|"
+    r"[a-z]+-[a-z]+-\d+k"
 )
 
 
-def _data_span(ctx: Context, prose: str, vs: int, ve: int) -> tuple[int, int] | None:
+def _data_span(ctx: Context, prose: str, vs: int, ve: int, strict: bool = True) -> tuple[int, int] | None:
     """A dataset phrase must name something (ShareGPT, the Pile, 52K examples), not just 'data'."""
     phrase = prose[vs:ve]
     tokens = re.search(rf"{QUANTITY}\s+(?:[\w-]+\s+)?tokens\s+(?:of|from|using)\s+(.+)", phrase)
     if tokens:
         vs += tokens.start(1)
         phrase = tokens.group(1)
-    elif re.search(r"\btokens?\b|GPUs?\b|\bA100\b|scratch|a single", phrase):
+    elif re.search(
+        r"\btokens?\b|GPUs?\b|\bA100\b|scratch|a single|optimi[sz]er|learning rate|batch|hardware|framework|librar|"
+        rf"objective|loss\b|technique|method|approach|strategy|precision|parallel|instances?\b|cluster|task\b|example|"
+        rf"infrastructure|supercomputer|{CHIP}|pods?\b|SageMaker|AWS|Azure|GCP|cloud|platform|server|"
+        rf"bfloat16|float16|fp16|bf16|int8|int4|\d+-bit",
+        phrase,
+        re.IGNORECASE,
+    ):
         return None
-    if not _DATASET_TOKEN.search(phrase):
+    if strict and not _DATASET_TOKEN.search(phrase):
         return None
     key = model_key(phrase)
     if key in ctx.known and key not in _NOT_MODELS:
         return None  # a model alone ("ChatGPT") is where data came from, not the data
+    if any(x.start == vs for x in ctx.mentions_in(vs, vs + 60)) and not re.match(r"(?i)the\s", phrase):
+        return None  # "GPT-NeoXT-Chat-Base-20B from Eleuther AI" is a model, not data
     return vs, vs + len(phrase.rstrip())
 
 
@@ -1937,7 +2561,10 @@ def _data_span(ctx: Context, prose: str, vs: int, ve: int) -> tuple[int, int] | 
 
 def extract_facts(doc: Document) -> list[Fact]:
     """Every fact one document states, each with its exact span in `doc.text`."""
-    ctx = build_context(doc)
+    return _facts(build_context(doc))
+
+
+def _facts(ctx: Context) -> list[Fact]:
     candidates: list[Candidate] = []
     candidates += front_matter(ctx)
     candidates += flat_table_facts(ctx)
@@ -1947,17 +2574,18 @@ def extract_facts(doc: Document) -> list[Fact]:
     candidates += prose_facts(ctx)
     facts: list[Fact] = []
     seen: set[tuple] = set()
-    claimed: set[tuple[str, int, int]] = set()  # a value span says one thing once
+    claimed: dict[str, list[tuple[int, int]]] = defaultdict(list)  # a value span says one thing once
     for candidate in candidates:
         fact = make_fact(ctx, candidate)
         if fact is None:
             continue
-        span = (fact.attribute, fact.value_start, fact.value_end)
         ident = (model_key(fact.model), fact.attribute, _value_id(fact.normalized, fact.value), fact.qualifier)
-        if ident in seen or span in claimed:
+        spans = claimed[fact.attribute]
+        overlaps = not candidate.coordinated and any(s < fact.value_end and fact.value_start < e for s, e in spans)
+        if ident in seen or overlaps:
             continue
         seen.add(ident)
-        claimed.add(span)
+        spans.append((fact.value_start, fact.value_end))
         facts.append(fact)
     return facts
 
@@ -1967,20 +2595,39 @@ def _value_id(normalized: Normalized, value: str) -> str:
 
 
 _ALIAS_PATTERNS = [
-    re.compile(r"(?P<a>[\u4e00-\u9fff·]{2,8})\s*[（(]\s*(?P<b>[A-Za-z][A-Za-z0-9 .\-]{1,30}?)\s*[)）]"),
+    # the Chinese name must start at a word boundary: not "多语言大型序列到序列(seq2seq)"
+    re.compile(
+        r"(?:(?<=[的是叫称即、，,。：:\s(（])|^)(?P<a>(?:(?!的)[\u4e00-\u9fff·]){2,8})\s*[（(]\s*"
+        r"(?P<b>[A-Za-z][A-Za-z0-9 .\-]{1,30}?)\s*[)）]",
+        re.MULTILINE,
+    ),
     re.compile(r"(?P<b>[A-Za-z][A-Za-z0-9.\-]{1,30})\s*[（(]\s*(?P<a>[\u4e00-\u9fff·]{2,8})\s*[)）]"),
     re.compile(
-        r"(?P<b>[A-Za-z][A-Za-z0-9.\-]{1,30})\s*[（(,，]\s*(?:abbr\.|also known as|a\.k\.a\.?|aka|简称|又称|又名|也称|英文名|中文名)\s*:?\s*"
+        r"(?P<b>[A-Za-z][A-Za-z0-9.\-]{1,30})\s*[（(,，]\s*"
+        r"(?:abbr\.|also known as|a\.k\.a\.?|aka|简称|又称|又名|也称|英文名|中文名)\s*:?\s*"
         r"(?P<a>[A-Za-z\u4e00-\u9fff][\w .\-·]{1,30}?)\s*(?:[)）,，.。]|$)"
     ),
 ]
-_GENERIC_ZH = re.compile(r"(?:模型|模子|网络|单元|机制|嵌入|注意力|优化|目标|任务|检测|预训练|框架|技术|方法|适配器|提示|建模|语言|系列|学习|算法|数据|格式)$")
-_ORG_ZH = re.compile(r"^(?:清华(?:大学)?|智谱|阿里(?:巴巴|云)?|百度|腾讯|华为|商汤|复旦|北大|中科院|智源|达摩院|斯坦福|谷歌|微软)$")
+_GENERIC_ZH = re.compile(
+    r"(?:模型|模子|网络|单元|机制|嵌入|注意力|优化|目标|任务|检测|预训练|框架|技术|方法|适配器|提示|建模|语言|系列|学习|算法|数据|格式)$"
+)
+_ORG_ZH = re.compile(
+    r"^(?:清华(?:大学)?|智谱|阿里(?:巴巴|云)?|百度|腾讯|华为|商汤|复旦|北大|中科院|智源|达摩院|斯坦福|谷歌|微软)$"
+)
 
 
 def extract_aliases(doc: Document) -> list[tuple[str, str]]:
     """(alias, model) pairs a document states: 通义千问（Qwen）, Qwen (abbr. Tongyi Qianwen), 百川 (Baichuan)."""
+    return _aliases(build_context(doc))
+
+
+def extract(doc: Document) -> tuple[list[Fact], list[tuple[str, str]]]:
+    """Facts and alias pairs of one document, reading it once (what ingest calls per changed document)."""
     ctx = build_context(doc)
+    return _facts(ctx), _aliases(ctx)
+
+
+def _aliases(ctx: Context) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for pattern in _ALIAS_PATTERNS:
         for m in pattern.finditer(ctx.view):
@@ -2032,10 +2679,17 @@ def _compatible(attribute: str, a: Normalized, b: Normalized, va: str, vb: str) 
     if attribute == "release_date" and isinstance(a, str) and isinstance(b, str):
         return a.startswith(b) or b.startswith(a)
     if isinstance(a, tuple) and isinstance(b, tuple) and attribute == "parameters":
-        return any(_close(x, y) for x in a for y in b)  # sizes of one family overlap
+        # sizes of one family overlap, or one lies within the other's span ("7B to 65B" and "13B")
+        if any(_close(x, y) for x in a for y in b):
+            return True
+        return all(min(b) <= x <= max(b) for x in a) or all(min(a) <= y <= max(a) for y in b)
     if isinstance(a, float) and isinstance(b, float):
         return _close(a, b)
     if isinstance(a, str) and isinstance(b, str):
+        if attribute == "base_model":
+            # LLaMA, LLaMA1 and LLaMA-7B name one family: compare without sizes, one a prefix of the other
+            ka, kb = model_key(variant_root(a)), model_key(variant_root(b))
+            return ka.startswith(kb) or kb.startswith(ka)
         ka, kb = model_key(a), model_key(b)
         return ka in kb or kb in ka
     return a == b
@@ -2099,8 +2753,11 @@ class FactStore:
         self._names = {key: c.most_common(1)[0][0] for key, c in names.items()}
         self._children: dict[str, set[str]] = defaultdict(set)
         self._parents: dict[str, list[str]] = {}
-        for key in self._facts:
-            chain = [self._resolve.get(a, a) for a in ancestors(key)]
+        for key, fs in self._facts.items():
+            chain: list[str] = []
+            for written in {f.model for f in fs}:
+                chain += [a for a in ancestors(written) if a not in chain]
+            chain = [self._resolve.get(a, a) for a in chain if self._resolve.get(a, a) != key]
             self._parents[key] = chain
             for a in chain:
                 self._children[a].add(key)
@@ -2110,8 +2767,9 @@ class FactStore:
         facts: list[Fact] = []
         aliases: list[tuple[str, str]] = []
         for doc in documents:
-            facts += extract_facts(doc)
-            aliases += extract_aliases(doc)
+            doc_facts, doc_aliases = extract(doc)
+            facts += doc_facts
+            aliases += doc_aliases
         return cls(facts, aliases)
 
     @property
@@ -2147,7 +2805,8 @@ class FactStore:
         if found:
             return list(found)
         if attribute in INHERITED:
-            for parent in self._parents.get(key, ancestors(key)):
+            parents = self._parents.get(key) or [self._resolve.get(a, a) for a in ancestors(name)]
+            for parent in parents:
                 found = self._index.get((parent, attribute))
                 if found:
                     return list(found)
@@ -2168,7 +2827,9 @@ class FactStore:
                 result.append(candidates[k])
         return result[:n]
 
-    def compare(self, names: Sequence[str], attributes: Sequence[str] | None = None) -> dict[str, dict[str, list[Fact]]]:
+    def compare(
+        self, names: Sequence[str], attributes: Sequence[str] | None = None
+    ) -> dict[str, dict[str, list[Fact]]]:
         """attribute -> model -> facts (empty where the corpus is silent), for a side-by-side table."""
         attributes = list(attributes or ATTRIBUTES)
         labels = [(self.name(self.key(n)) if self.sheet(n) else n) for n in names]

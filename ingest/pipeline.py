@@ -171,21 +171,19 @@ def document_facts(
 ) -> dict[str, dict]:
     """Each document's fact records: reused from the previous index when its text is unchanged,
     extracted otherwise (extraction is a pure function of one document)."""
-    from ingest.facts import extract_aliases, extract_facts
+    from ingest.facts import EXTRACTOR_VERSION, extract
 
     started = time.perf_counter()
     previous = prev.fact_records() if prev else {}
     records = {}
     for doc in documents:
         old = previous.get(doc.doc_id)
-        if old and old.get("text_sha256") == hashes[doc.doc_id]:
+        key = {"text_sha256": hashes[doc.doc_id], "extractor": EXTRACTOR_VERSION}  # a new extractor re-reads all
+        if old and all(old.get(k) == v for k, v in key.items()):
             records[doc.doc_id] = old
             continue
-        records[doc.doc_id] = {
-            "text_sha256": hashes[doc.doc_id],
-            "facts": [f.to_json() for f in extract_facts(doc)],
-            "aliases": [list(pair) for pair in extract_aliases(doc)],
-        }
+        facts, aliases = extract(doc)
+        records[doc.doc_id] = {**key, "facts": [f.to_json() for f in facts], "aliases": [list(p) for p in aliases]}
         report.facts_extracted_documents += 1
     report.facts = sum(len(r["facts"]) for r in records.values())
     report.facts_seconds = time.perf_counter() - started
