@@ -270,7 +270,13 @@ def _build(
     report.documents = len(documents)
     report.changed_documents = len(documents) - len(unchanged)
     report.removed_documents = len(set(prev_docs) - set(hashes))
-    same_pipeline = bool(prev) and prev.manifest.get("pipeline_version") == PIPELINE_VERSION
+    from ingest.facts import EXTRACTOR_VERSION
+
+    same_pipeline = (
+        bool(prev)
+        and prev.manifest.get("pipeline_version") == PIPELINE_VERSION
+        and prev.manifest.get("fact_extractor") == EXTRACTOR_VERSION
+    )
     if same_pipeline and report.changed_documents == 0 and report.removed_documents == 0:
         report.up_to_date = True
         report.chunks = len(prev)
@@ -324,6 +330,7 @@ def _build(
         "embedder": settings.embedder,
         "chunk_chars": settings.chunk_chars,
         "pipeline_version": PIPELINE_VERSION,
+        "fact_extractor": EXTRACTOR_VERSION,
         "sources": {d.doc_id: d.sha256 for d in documents},
     }
     ann = AnnConfig.from_settings(settings)
