@@ -70,8 +70,9 @@ def to_mrkdwn(markdown: str, citations: list[Citation] | None = None) -> str:
     text = escape(text)
     text = _MARKER.sub(marker, text)
     # Headings become bold lines (mrkdwn has no headings); bold inside them would nest, so it goes.
-    text = re.sub(r"^#{1,6}\s+(.+?)\s*#*$", lambda m: "\x01" + re.sub(r"\*\*|__", "", m.group(1)) + "\x01",
-                  text, flags=re.M)
+    text = re.sub(
+        r"^#{1,6}\s+(.+?)\s*#*$", lambda m: "\x01" + re.sub(r"\*\*|__", "", m.group(1)) + "\x01", text, flags=re.M
+    )
     text = re.sub(r"^(\s*)[-*+]\s+", "\\1• ", text, flags=re.M)
     text = re.sub(r"\*\*(.+?)\*\*|__(.+?)__", lambda m: f"\x01{m.group(1) or m.group(2)}\x01", text)
     text = re.sub(r"(?<![*\w])\*(?=\S)(.+?)(?<=\S)\*(?![*\w])", "_\\1_", text)  # *italic* -> _italic_
@@ -156,4 +157,3 @@ def answer_message(answer: Answer, header: str | None = None) -> dict:
             tail.append(_context(f"…and {len(sources) - len(shown)} more sources."))
     text, _ = trim(plain_markers(body), TEXT_LIMIT)
     return {"text": text, "blocks": (head + tail)[:MAX_BLOCKS]}
-

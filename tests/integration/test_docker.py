@@ -49,7 +49,7 @@ def test_dockerfile_follows_the_build_conventions() -> None:
 
 def test_dockerignore_keeps_the_context_small() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert ignored[ignored.index("*") + 1:] and "!build-ca.crt" in ignored and "!.venv" not in ignored
+    assert ignored[ignored.index("*") + 1 :] and "!build-ca.crt" in ignored and "!.venv" not in ignored
 
 
 @pytest.mark.slow
@@ -58,8 +58,9 @@ def test_image_builds_runs_and_answers() -> None:
         pytest.skip("set LLM_ATLAS_DOCKER_TEST=1 to build and run the image (root, minutes: .ci/docker.sh)")
     if os.geteuid() != 0:
         pytest.skip(".ci/docker.sh needs root to install and start dockerd")
-    result = subprocess.run(["bash", str(ROOT / ".ci" / "docker.sh")], capture_output=True, text=True,
-                            timeout=1800, cwd=ROOT)
+    result = subprocess.run(
+        ["bash", str(ROOT / ".ci" / "docker.sh")], capture_output=True, text=True, timeout=1800, cwd=ROOT
+    )
     output = result.stdout + result.stderr
     if result.returncode == 3:
         pytest.skip(f"no Docker engine could be started here:\n{output[-2000:]}")

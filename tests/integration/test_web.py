@@ -27,8 +27,15 @@ except ModuleNotFoundError:
 pytest_plugins = [srv.__name__]  # the session index and the shared server
 
 # Without the background-networking flags chromium keeps dialing Google, which this network refuses.
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 # Records the text of the newest answer at every change, to see that it arrives in pieces.
 RECORD_RENDERS = """
@@ -108,8 +115,10 @@ def test_follow_up_keeps_the_conversation(page: sync_api.Page, live_server: srv.
     with page.expect_request("**/v1/ask/stream") as request:
         ask(page, "What is its context length?")
     sent = json.loads(request.value.post_data)
-    assert sent["history"] == [{"role": "user", "content": "Who released Llama 2?"},
-                               {"role": "assistant", "content": first_text}]
+    assert sent["history"] == [
+        {"role": "user", "content": "Who released Llama 2?"},
+        {"role": "assistant", "content": first_text},
+    ]
     assert page.locator(".msg.assistant").count() == 2
 
     page.click("#new-chat")
@@ -178,8 +187,9 @@ HTML = '<img src=x onerror="window.__pwned=1"><b>bold</b>'
 
 
 def test_untrusted_text_is_never_markup(page: sync_api.Page, server_atlas: Atlas) -> None:
-    citation = Citation(n=1, title=HTML, url="javascript:window.__pwned=2", section=HTML, quote=HTML,
-                        doc_id="x", start=0, end=0)
+    citation = Citation(
+        n=1, title=HTML, url="javascript:window.__pwned=2", section=HTML, quote=HTML, doc_id="x", start=0, end=0
+    )
     hostile = Answer(answer=f"{HTML} [1]", answered=True, citations=[citation], notice=HTML)
     with srv.running(Scripted(server_atlas, hostile)) as server:
         page.goto(server.url)
@@ -197,8 +207,16 @@ def test_quote_is_marked_after_emoji_and_rare_characters(page: sync_api.Page, se
     quote = "Falcon-7B is made available under the Apache 2.0 license."
     text = f"# 🦅 Falcon-7B\n\n😊 𠀀 Paper coming soon.\n\n{quote}\n\n## Contact"
     start = text.index(quote)
-    citation = Citation(n=1, title="Falcon-7B", url="https://example.org/falcon", section="Falcon-7B",
-                        quote=quote, doc_id="falcon", start=start, end=start + len(quote))
+    citation = Citation(
+        n=1,
+        title="Falcon-7B",
+        url="https://example.org/falcon",
+        section="Falcon-7B",
+        quote=quote,
+        doc_id="falcon",
+        start=start,
+        end=start + len(quote),
+    )
     document = {"doc_id": "falcon", "title": "Falcon-7B", "url": citation.url, "language": "en", "text": text}
     answer = Answer(answer=f"{quote} [1]", answered=True, citations=[citation])
     with srv.running(Scripted(server_atlas, answer, {"falcon": document})) as server:

@@ -26,8 +26,9 @@ MANIFEST = Path(__file__).parents[2] / "server" / "slack_manifest.yaml"
 URL = "https://example.org/paper_v2?a=1&b=2"
 
 
-def cite(n: int, url: str = URL, title: str = "Paper", section: str = "Intro",
-         quote: str = "A quoted span.") -> Citation:
+def cite(
+    n: int, url: str = URL, title: str = "Paper", section: str = "Intro", quote: str = "A quoted span."
+) -> Citation:
     return Citation(n=n, title=title, url=url, section=section, quote=quote, doc_id=f"d{n}", start=0, end=10)
 
 
@@ -75,19 +76,27 @@ def test_pipes_and_brackets_in_urls_cannot_break_the_link() -> None:
 
 
 def test_answer_message_layout() -> None:
-    answer = Answer(answer="LoRA adds **low-rank** adapters [1] [2].", answered=True, notice="LLM was down",
-                    citations=[cite(2, title="B & C", section="Method > Rank", quote="  rank   r <= 8 "),
-                               cite(1, title="LoRA paper")])
+    answer = Answer(
+        answer="LoRA adds **low-rank** adapters [1] [2].",
+        answered=True,
+        notice="LLM was down",
+        citations=[
+            cite(2, title="B & C", section="Method > Rank", quote="  rank   r <= 8 "),
+            cite(1, title="LoRA paper"),
+        ],
+    )
     message = answer_message(answer, header="<@U1> asked: what is LoRA?")
     kinds = [b["type"] for b in message["blocks"]]
     assert kinds == ["context", "context", "section", "divider", "context", "context"]
-    texts = [b["elements"][0]["text"] if b["type"] == "context" else b.get("text", {}).get("text")
-             for b in message["blocks"]]
+    texts = [
+        b["elements"][0]["text"] if b["type"] == "context" else b.get("text", {}).get("text") for b in message["blocks"]
+    ]
     assert texts[1] == ":information_source: LLM was down"
     assert "*low-rank*" in texts[2] and "|[1]>" in texts[2]
     assert texts[4].startswith("*[1]* <https://example.org/paper_v2?a=1&amp;b=2|LoRA paper> › Intro")
-    assert texts[5] == ("*[2]* <https://example.org/paper_v2?a=1&amp;b=2|B &amp; C> › Method &gt; Rank\n"
-                        "“rank r &lt;= 8”")
+    assert texts[5] == (
+        "*[2]* <https://example.org/paper_v2?a=1&amp;b=2|B &amp; C> › Method &gt; Rank\n“rank r &lt;= 8”"
+    )
     assert message["text"] == "LoRA adds *low-rank* adapters [1] [2]."  # notification text: plain markers
     limits_ok(message)
 
@@ -106,8 +115,11 @@ def test_long_answers_are_trimmed_and_split_within_limits() -> None:
 
 
 def test_many_sources_stay_within_fifty_blocks() -> None:
-    answer = Answer(answer=" ".join(f"Fact {n} [{n}]." for n in range(1, 80)), answered=True,
-                    citations=[cite(n, title=f"Doc {n}") for n in range(1, 80)])
+    answer = Answer(
+        answer=" ".join(f"Fact {n} [{n}]." for n in range(1, 80)),
+        answered=True,
+        citations=[cite(n, title=f"Doc {n}") for n in range(1, 80)],
+    )
     message = answer_message(answer)
     limits_ok(message)
     assert message["blocks"][-1]["elements"][0]["text"].endswith("more sources.")
@@ -144,8 +156,7 @@ def test_seen_cache_is_bounded() -> None:
 def test_manifest_has_what_the_bot_uses() -> None:
     manifest = yaml.safe_load(MANIFEST.read_text())
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"app_mentions:read", "chat:write", "im:history", "channels:history", "groups:history",
-            "commands"} <= scopes
+    assert {"app_mentions:read", "chat:write", "im:history", "channels:history", "groups:history", "commands"} <= scopes
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/ask"]
     assert manifest["settings"]["socket_mode_enabled"] is True
