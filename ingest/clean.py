@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.despin import NUMERALS
 from ingest.errors import MissingDependency
 
 # Words of site chrome, promotion and comment widgets (Chinese and English). One such word
@@ -492,20 +493,7 @@ def to_text(content: str, fmt: str) -> tuple[str, str | None]:
 
 
 # Spun text writes digits inside names and numbers as Chinese numerals: "LLama两", "GPT-四", "二017年".
-_NUMERALS = {
-    "〇": "0",
-    "零": "0",
-    "一": "1",
-    "二": "2",
-    "两": "2",
-    "三": "3",
-    "四": "4",
-    "五": "5",
-    "六": "6",
-    "七": "7",
-    "八": "8",
-    "九": "9",
-}
+_NUMERALS = NUMERALS  # one table: ingest/despin.py reads spun names the same way
 _SPUN_AFTER_LATIN = re.compile(
     r"(?<=[A-Za-z0-9][-.])([〇一二两三四五六七八九])|(?<=[A-Za-z0-9])([二两])"
     r"(?![个种位款者项类部名条倍大])"

@@ -199,14 +199,20 @@ def _too_large(size: int, max_bytes: int) -> LoadError:
     return LoadError(f"file too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.1f} MB limit)")
 
 
-def read_regular_file(path: Path, max_bytes: int) -> bytes:
-    """The bytes of a regular file (symlinks followed) of at most max_bytes; anything else is a LoadError."""
+def regular_stat(path: Path) -> os.stat_result:
+    """The file's stat (symlinks followed); a LoadError unless it is a regular file."""
     try:
         info = os.stat(path)
     except OSError as exc:
         raise LoadError(_stat_reason(path, exc)) from exc
     if not stat.S_ISREG(info.st_mode):
         raise LoadError(f"not a regular file ({_file_kind(info.st_mode)})")
+    return info
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file (symlinks followed) of at most max_bytes; anything else is a LoadError."""
+    info = regular_stat(path)
     if info.st_size > max_bytes:
         raise _too_large(info.st_size, max_bytes)
     # The path may be swapped for a FIFO or device after the check: O_NONBLOCK keeps the open from
@@ -224,13 +230,7 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
 
 def load_file(path: Path, max_bytes: int, source: str | None = None, **meta: str | None) -> RawSource:
     """One file as a RawSource labelled `source` (default: the file's name, never its absolute path)."""
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        raise LoadError(_stat_reason(path, exc)) from exc
-    # A FIFO or device is reported as such, whatever its name says.
-    if not stat.S_ISREG(info.st_mode):
-        raise LoadError(f"not a regular file ({_file_kind(info.st_mode)})")
+    regular_stat(path)  # a FIFO or device is reported as such, whatever its name says
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise LoadError(f"unsupported file type '{path.suffix or '(none)'}' (supported: {', '.join(FORMATS)})")
