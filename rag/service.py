@@ -23,7 +23,7 @@ from rag.settings import RagSettings
 
 if TYPE_CHECKING:
     from rag.facts import FactView
-    from rag.retrieve import HybridSearcher
+    from rag.retrieve import HybridSearcher, Retrieval
 
 log = logging.getLogger("llm_atlas.service")
 
@@ -135,16 +135,22 @@ class Atlas:
             status["problem"] = self.switch_problem
         return {**status, "ready": True}
 
-    def check_question(self, question: str) -> str:
+    def check_question(self, question: str, what: str = "question") -> str:
         question = (question or "").strip()
         if not question:
-            raise QuestionError("The question is empty.")
+            raise QuestionError(f"The {what} is empty.")
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(
-                f"The question is {len(question)} characters long; the limit is {self.settings.max_question_chars}."
+                f"The {what} is {len(question)} characters long; the limit is {self.settings.max_question_chars}."
             )
-        check_text(question, "question")
+        check_text(question, what)
         return question
+
+    def search(self, query: str, k: int | None = None) -> Retrieval:
+        """The passages that best match a query (hybrid dense + lexical), without answering."""
+        if k is not None and not 1 <= k <= 50:
+            raise QuestionError(f"k must be between 1 and 50 (got {k}).")
+        return self.current().searcher.search(self.check_question(query, "query"), k or self.settings.top_k)
 
     def ask(
         self,

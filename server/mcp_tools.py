@@ -248,15 +248,7 @@ def build_server(atlas_factory: AtlasFactory, *, detailed_errors: bool = True, p
         (exactly the document's text[start:end]) and score."""
 
         def work(atlas: Atlas) -> SearchResult:
-            text = query.strip()
-            if not text:
-                raise QuestionError("The query is empty.")
-            if len(text) > atlas.settings.max_question_chars:
-                raise QuestionError(
-                    f"The query is {len(text)} characters long; the limit is {atlas.settings.max_question_chars}."
-                )
-            check_text(text, "query")
-            found = atlas.searcher.search(text, k)
+            found = atlas.search(query, k)
             return SearchResult(
                 query=found.query,
                 passages=[
