@@ -14,23 +14,47 @@ MARKER_RE = re.compile(r"\[(\d+)\]")
 # A sentence ends at Chinese or English end punctuation or at a line end (bullet lists).
 ANSWER_SENTENCE_RE = re.compile(r"[^。！？!?\n]+?(?:[。！？!?]+|\.(?=\s|$)|(?=\n)|$)")
 TRAILING_MARKERS_RE = re.compile(r"[ \t]*(\[\d+\][ \t]*)+")
+INVALID_MARKER_RE = re.compile(r"\s*\[(\d+)\]")
+SPACE_BEFORE_NEWLINE_RE = re.compile(r"[ \t]+\n")
+# Streaming: text at the end that is not final yet (space, or a marker still being written) ...
+OPEN_END_RE = re.compile(r"\s*(?:\[\d*)?\Z")
+# ... and what may follow a sentence and still be part of it (markers after its end punctuation).
+MAY_CONTINUE_RE = re.compile(r"[ \t]*(?:\[\d+\][ \t]*)*")
+NEW_SENTENCE_RE = re.compile(r"[^。！？!?\n]")
+FINISHED_RE = re.compile(r"[。！？!?.；]$")
 
 
 def claims(answer: str) -> list[tuple[str, set[int]]]:
     """The answer's sentences with the markers that belong to each: inside it, or right after
     its end punctuation (". [2]" cites the sentence before, not the next one)."""
-    out: list[tuple[str, set[int]]] = []
+    return [(text, numbers) for text, numbers, _, _ in claim_spans(answer)]
+
+
+Claim = tuple[str, set[int], int, int]  # text, markers, where it starts and ends in the answer
+
+
+def claim_spans(answer: str) -> list[Claim]:
+    """`claims` with their offsets. The text is answer[start:end], except that end punctuation left
+    after the last sentence (behind a blank line) is added to it."""
+    out, pos = scan_claims(answer)
+    if pos < len(answer) and out:
+        text, numbers, start, _ = out[-1]
+        out[-1] = (text + answer[pos:], numbers, start, len(answer))
+    return out
+
+
+def scan_claims(answer: str) -> tuple[list[Claim], int]:
+    """The sentences, and where the text after them starts (end punctuation only, if any)."""
+    out: list[Claim] = []
     pos = 0
     while (match := ANSWER_SENTENCE_RE.search(answer, pos)) and match.end() > match.start():
-        text, pos = answer[pos : match.end()], match.end()  # keeps the line breaks before it
+        start, text, pos = pos, answer[pos : match.end()], match.end()  # keeps the line breaks before it
         tail = TRAILING_MARKERS_RE.match(answer, pos)
         if tail and tail.group(0).strip():
             text, pos = text + tail.group(0), tail.end()
-        if text.strip():
-            out.append((text, {int(n) for n in MARKER_RE.findall(text)}))
-    if pos < len(answer) and out:
-        out[-1] = (out[-1][0] + answer[pos:], out[-1][1])
-    return out
+        if text.strip():  # blank lines between sentences are dropped
+            out.append((text, {int(n) for n in MARKER_RE.findall(text)}, start, pos))
+    return out, pos
 
 
 def overlap(a: set[str], b: set[str]) -> float:
@@ -45,11 +69,8 @@ def best_sentence(passage: Passage, claim: str) -> Sentence | None:
     return max(scored, key=lambda x: x[0])[1] if scored else None
 
 
-def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) -> tuple[str, int, int]:
-    """Remove markers naming no passage; add one to unmarked sentences a passage supports.
-
-    Returns the fixed text, the number of markers removed and of sentences left unsupported."""
-    valid = {p.n for p in passages}
+def drop_invalid_markers(answer: str, valid: set[int]) -> tuple[str, int]:
+    """The text without markers naming no passage (and the space before them), and how many went."""
     removed = 0
 
     def keep(match: re.Match) -> str:
@@ -59,24 +80,122 @@ def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) 
         removed += 1
         return ""
 
-    answer = re.sub(r"\s*\[(\d+)\]", keep, answer)
+    return INVALID_MARKER_RE.sub(keep, answer), removed
+
+
+def check_claim(sentence: str, numbers: set[int], passages: list[Passage], min_support: float) -> tuple[str, bool]:
+    """A sentence with a marker added when it has none and a passage supports it; False when none does.
+    Only the sentence's end changes, so text before its end punctuation is final once written."""
+    if numbers or len(tokenize(sentence)) < 3:
+        return sentence, True
+    words = set(tokenize(sentence))
+    support = max(((overlap(words, set(tokenize(p.text))), p.n) for p in passages), default=(0.0, 0))
+    if support[0] < min_support:
+        return sentence, False
+    body = sentence.rstrip()
+    end = re.search(r"[。！？!?.]+$", body)
+    cut = end.start() if end else len(body)
+    return f"{body[:cut]} [{support[1]}]{body[cut:]}" + sentence[len(body) :], True
+
+
+def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) -> tuple[str, int, int]:
+    """Remove markers naming no passage; add one to unmarked sentences a passage supports.
+
+    Returns the fixed text, the number of markers removed and of sentences left unsupported."""
+    answer, removed = drop_invalid_markers(answer, {p.n for p in passages})
     unsupported = 0
     pieces = []
     for sentence, numbers in claims(answer):
-        if numbers or len(tokenize(sentence)) < 3:
-            pieces.append(sentence)
-            continue
-        words = set(tokenize(sentence))
-        support = max(((overlap(words, set(tokenize(p.text))), p.n) for p in passages), default=(0.0, 0))
-        if support[0] >= min_support:
-            body = sentence.rstrip()
-            end = re.search(r"[。！？!?.]+$", body)
-            cut = end.start() if end else len(body)
-            pieces.append(f"{body[:cut]} [{support[1]}]{body[cut:]}" + sentence[len(body) :])
-        else:
-            unsupported += 1
-            pieces.append(sentence)
-    return re.sub(r"[ \t]+\n", "\n", "".join(pieces)).strip(), removed, unsupported
+        checked, supported = check_claim(sentence, numbers, passages, min_support)
+        unsupported += not supported
+        pieces.append(checked)
+    return SPACE_BEFORE_NEWLINE_RE.sub("\n", "".join(pieces)).strip(), removed, unsupported
+
+
+class MarkerStream:
+    """`fix_markers` for text that arrives in pieces: `feed` each piece and send what it returns,
+    then send what `finish` returns. What is returned is final: the pieces add up to what `fix_markers`
+    makes of the whole text.
+
+    A sentence is checked and returned once the text after it shows it is over: a later "[2]" after its
+    full stop still belongs to it, and a line end or space might still be followed by a marker that is
+    removed together with it. A Chinese clause ending in "；" is returned as soon as it is complete, since
+    the check only ever changes a sentence's end."""
+
+    def __init__(self, passages: list[Passage], min_support: float = 0.3):
+        self.passages, self.min_support = passages, min_support
+        self.valid = {p.n for p in passages}
+        self.pending = ""  # text not checked yet, invalid markers already removed
+        self.sent = 0  # leading characters of `pending` already returned (clauses ended by "；")
+        self.space = ""  # whitespace held back: an answer neither starts nor ends with it
+        self.text = ""  # everything returned so far
+        self.removed = 0
+        self.unsupported = 0
+
+    def feed(self, piece: str) -> str:
+        self.pending += piece
+        self._drop_invalid()
+        safe = OPEN_END_RE.search(self.pending).start()  # a marker may still complete (or vanish) here
+        done = []
+        for span in claim_spans(self.pending):
+            end = span[3]
+            # Over once other text follows: a new sentence starts (not just end punctuation, which
+            # would be added to this one) and it is no marker after the full stop.
+            starts_next = NEW_SENTENCE_RE.search(self.pending, end, safe)
+            if not starts_next or MAY_CONTINUE_RE.fullmatch(self.pending, end, safe):
+                break
+            done.append(span)
+        out = self._check(done)
+        first = claim_spans(self.pending)
+        if first:  # the sentence being written: its finished clauses can go
+            _, _, start, end = first[0]
+            clause = self.pending.rfind("；", start, min(end, OPEN_END_RE.search(self.pending).start())) + 1
+            if clause > max(start, self.sent):
+                self.pending, clause = self.pending[start:], clause - start  # blank lines before it go
+                out += self.pending[self.sent : clause]
+                self.sent = clause
+        return self._emit(out)
+
+    def finish(self) -> str:
+        """The rest, once the text is complete."""
+        self._drop_invalid()
+        spans, rest = scan_claims(self.pending)
+        if not spans and self.text:  # only end punctuation left: it belongs to the sentence before
+            return self._emit(self.pending[rest:], final=True)
+        return self._emit(self._check(claim_spans(self.pending)), final=True)
+
+    def abort(self) -> str:
+        """The rest when the text stops early: a sentence left unfinished is dropped."""
+        spans = claim_spans(self.pending)
+        if spans and not FINISHED_RE.search(MARKER_RE.sub("", spans[-1][0]).rstrip()):
+            spans.pop()
+        return self._emit(self._check(spans), final=True)
+
+    def _drop_invalid(self) -> None:
+        removed = 1
+        while removed:  # again: taking "[9]" out of "[[9]7]" makes a "[7]", and no invalid marker may go out
+            self.pending, removed = drop_invalid_markers(self.pending, self.valid)
+            self.removed += removed
+
+    def _check(self, spans: list[Claim]) -> str:
+        out = []
+        for text, numbers, _, _ in spans:
+            checked, supported = check_claim(text, numbers, self.passages, self.min_support)
+            self.unsupported += not supported
+            out.append(checked[self.sent :])  # a clause of the first sentence may be out already
+            self.sent = 0
+        if spans:
+            self.pending = self.pending[spans[-1][3] :]
+        return "".join(out)
+
+    def _emit(self, text: str, final: bool = False) -> str:
+        text = SPACE_BEFORE_NEWLINE_RE.sub("\n", self.space + text)
+        if not self.text:
+            text = text.lstrip()
+        body = text.rstrip()
+        self.space = "" if final else text[len(body) :]
+        self.text += body
+        return body
 
 
 def build_citations(

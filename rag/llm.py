@@ -3,12 +3,19 @@ Ollama, llama.cpp's server), or a local GGUF through llama-cpp-python (optional 
 
 Retrieved passages are data: they are fenced and the system prompt says to ignore any
 instructions inside them. The model's citations are checked afterwards in code.
+
+Deadlines (`llm_timeout`): a whole answer (`llm_answer`) must come within it. A streamed answer
+(`llm_stream`) must start within it and never stall longer than it between two pieces, however long
+the answer runs (its length is bounded by max_tokens), up to STREAM_CEILING times it in all.
 """
 
 from __future__ import annotations
 
+import queue
 import re
 import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -52,6 +59,7 @@ def format_passages(passages: list[Passage]) -> str:
     return "\n\n".join(blocks)
 
 
+STREAM_CEILING = 10  # a streamed answer may run this many times llm_timeout in all: a trickle cannot hold on
 _models: dict[tuple, Any] = {}
 _models_lock = threading.Lock()
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llm")
@@ -84,6 +92,51 @@ def run_with_deadline(chain: Any, inputs: dict, seconds: float) -> str:
         raise TimeoutError(f"no complete answer within {seconds:g} s") from exc
 
 
+_END = object()
+
+
+def stream_with_deadline(start: Callable[[], Iterator[str]], seconds: float, ceiling: float) -> Iterator[str]:
+    """The text of `start()` as it arrives (read in a thread of its own). Raises TimeoutError when the
+    first piece, or any next one, takes over `seconds`, or the whole over `ceiling`. Closing the
+    iterator stops the reading at the next piece."""
+    pieces: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            stream = start()
+            try:
+                for piece in stream:
+                    if stop.is_set():
+                        return
+                    if piece:
+                        pieces.put(piece)
+            finally:
+                getattr(stream, "close", lambda: None)()  # and with it the endpoint's connection
+            pieces.put(_END)
+        except Exception as exc:  # raised to the reader, in its thread
+            pieces.put(exc)
+
+    # A thread per stream, not the shared pool: a long answer must not hold a worker other questions wait for.
+    threading.Thread(target=produce, name="llm-stream", daemon=True).start()
+    end = time.monotonic() + ceiling
+    try:
+        while True:
+            wait = min(seconds, end - time.monotonic())
+            try:
+                item = pieces.get(timeout=max(wait, 0.0))
+            except queue.Empty:
+                what = "in all" if wait < seconds else "from the LLM"
+                raise TimeoutError(f"no text {what} for {wait:.3g} s") from None
+            if item is _END:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def chat_model(settings: RagSettings) -> Any:
     """The configured chat model: a GGUF path ('gguf:/path/model.gguf') or an OpenAI-compatible endpoint."""
     if settings.llm_model.startswith("gguf:"):
@@ -114,35 +167,81 @@ def chat_model(settings: RagSettings) -> Any:
     )
 
 
-def answer_chain(settings: RagSettings) -> Any:
-    from langchain_core.output_parsers import StrOutputParser
+def answer_prompt() -> Any:
     from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-    prompt = ChatPromptTemplate.from_messages(
+    return ChatPromptTemplate.from_messages(
         [
             ("system", SYSTEM_PROMPT),
             MessagesPlaceholder("history"),
             ("human", USER_PROMPT),
         ]
     )
-    return prompt | cached_chat_model(settings) | StrOutputParser()
+
+
+def answer_model(settings: RagSettings, max_tokens: int | None = None) -> Any:
+    """The chat model; `max_tokens` (a caller's limit) is capped at llm_max_tokens."""
+    model = cached_chat_model(settings)
+    if max_tokens is not None:
+        model = model.bind(max_tokens=max(1, min(max_tokens, settings.llm_max_tokens)))
+    return model
+
+
+def answer_chain(settings: RagSettings, max_tokens: int | None = None) -> Any:
+    from langchain_core.output_parsers import StrOutputParser
+
+    return answer_prompt() | answer_model(settings, max_tokens) | StrOutputParser()
 
 
 def history_messages(history: list[Turn]) -> list[tuple[str, str]]:
     return [("human" if t.role == "user" else "ai", t.content) for t in history[-6:]]
 
 
-def llm_answer(
-    settings: RagSettings, question: str, passages: list[Passage], history: list[Turn], language: str
-) -> str:
-    """The model's answer text (raises on endpoint failure; the caller falls back)."""
-    inputs = {
+def answer_inputs(question: str, passages: list[Passage], history: list[Turn], language: str) -> dict[str, Any]:
+    return {
         "passages": format_passages(passages),
         "question": question,
         "history": history_messages(history),
         "language": LANGUAGE_NAMES.get(language, "English"),
     }
-    return run_with_deadline(answer_chain(settings), inputs, settings.llm_timeout).strip()
+
+
+def llm_answer(
+    settings: RagSettings,
+    question: str,
+    passages: list[Passage],
+    history: list[Turn],
+    language: str,
+    max_tokens: int | None = None,
+) -> str:
+    """The model's answer text (raises on endpoint failure; the caller falls back)."""
+    inputs = answer_inputs(question, passages, history, language)
+    return run_with_deadline(answer_chain(settings, max_tokens), inputs, settings.llm_timeout).strip()
+
+
+def llm_stream(
+    settings: RagSettings,
+    question: str,
+    passages: list[Passage],
+    history: list[Turn],
+    language: str,
+    max_tokens: int | None = None,
+) -> Iterator[str]:
+    """The model's answer text as it is written (raises on endpoint failure or a stall, see the module)."""
+    model = answer_model(settings, max_tokens)  # here, so a model that cannot be built fails like an endpoint
+    messages = answer_prompt().invoke(answer_inputs(question, passages, history, language))
+
+    def texts() -> Iterator[str]:
+        # The model's own stream, not a chain's: closing a chain's stream first reads the rest of the answer.
+        stream = model.stream(messages)
+        try:
+            for chunk in stream:
+                yield str(chunk.text)
+        finally:
+            stream.close()
+
+    seconds = settings.llm_timeout
+    yield from stream_with_deadline(texts, seconds, STREAM_CEILING * seconds)
 
 
 def rewrite_query(settings: RagSettings, question: str, history: list[Turn]) -> str | None:

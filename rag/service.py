@@ -159,22 +159,17 @@ class Atlas:
         k: int | None = None,
         use_llm: bool | None = None,
         language: str | None = None,
+        max_tokens: int | None = None,
     ) -> Answer:
-        """Answer a question (with optional conversation history) with checked [n] citations."""
+        """Answer a question (with optional conversation history) with checked [n] citations.
+        `max_tokens` limits the answer: passed to the LLM (capped at llm_max_tokens), and an extractive
+        answer is cut at a sentence end near that many tokens."""
         from rag.answer import answer_question
 
         started = time.perf_counter()
-        question = self.check_question(question)
-        if k is not None and not 1 <= k <= 50:
-            raise QuestionError(f"k must be between 1 and 50 (got {k}).")
-        turns = [t if isinstance(t, Turn) else Turn.model_validate(t) for t in history or []]
-        for turn in turns:
-            check_text(turn.content, "conversation history")
-        use_llm = self.settings.llm_enabled if use_llm is None else use_llm
+        question, turns, k, use_llm = self._arguments(question, history, k, use_llm)
         view = self.current()
-        answer = answer_question(
-            self.settings, view.searcher, question, turns, k or self.settings.top_k, use_llm, language
-        )
+        answer = answer_question(self.settings, view.searcher, question, turns, k, use_llm, language, max_tokens)
         answer.timings["total"] = round(time.perf_counter() - started, 4)
         return answer
 
@@ -184,12 +179,37 @@ class Atlas:
         history: Sequence[Turn | dict] | None = None,
         k: int | None = None,
         use_llm: bool | None = None,
+        language: str | None = None,
+        max_tokens: int | None = None,
     ) -> Iterator[str | Answer]:
-        """Yield the answer text in pieces, then the full `Answer`. Citations are checked before
-        anything is sent, so the pieces never carry a marker that gets removed later."""
-        answer = self.ask(question, history, k, use_llm)
-        yield from split_for_streaming(answer.answer)
-        yield answer
+        """Yield the answer text as the LLM writes it, then the full `Answer`, whose text is the pieces
+        joined. Each sentence is sent once its citation markers are checked, so the pieces never carry a
+        marker that gets removed later. Refusals and extractive answers come in one piece. A bad
+        question raises at the first `next`, before anything is yielded."""
+        from rag.answer import answer_question_stream
+
+        started = time.perf_counter()
+        question, turns, k, use_llm = self._arguments(question, history, k, use_llm)
+        view = self.current()
+        for item in answer_question_stream(
+            self.settings, view.searcher, question, turns, k, use_llm, language, max_tokens
+        ):
+            if isinstance(item, Answer):
+                item.timings["total"] = round(time.perf_counter() - started, 4)
+            yield item
+
+    def _arguments(
+        self, question: str, history: Sequence[Turn | dict] | None, k: int | None, use_llm: bool | None
+    ) -> tuple[str, list[Turn], int, bool]:
+        """The checked question, history turns, k and LLM choice of one call (QuestionError if bad)."""
+        question = self.check_question(question)
+        if k is not None and not 1 <= k <= 50:
+            raise QuestionError(f"k must be between 1 and 50 (got {k}).")
+        turns = [t if isinstance(t, Turn) else Turn.model_validate(t) for t in history or []]
+        for turn in turns:
+            check_text(turn.content, "conversation history")
+        use_llm = self.settings.llm_enabled if use_llm is None else use_llm
+        return question, turns, k or self.settings.top_k, use_llm
 
     def document(self, doc_id: str) -> dict | None:
         return self.current().index.document(doc_id)
@@ -209,8 +229,3 @@ def check_text(text: str, what: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: from invalid UTF-8 bytes or a JSON "\ud800"
         raise QuestionError(f"The {what} is not valid text (it holds invalid UTF-8 or lone surrogates).") from None
-
-
-def split_for_streaming(text: str, size: int = 24) -> Iterator[str]:
-    for i in range(0, len(text), size):
-        yield text[i : i + size]

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from rag.schema import Answer
 
 app = typer.Typer(
     help="llm-atlas: cited answers about large language models.",
@@ -177,7 +183,7 @@ def check_index(index_dir: Path, embedder: str, as_json: bool) -> None:
         fail(result["problem"], code=1)
 
 
-def print_answer(answer, as_json: bool) -> None:
+def print_answer(answer: Answer, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(answer.public(), ensure_ascii=False) + "\n")
         return
@@ -188,11 +194,40 @@ def print_answer(answer, as_json: bool) -> None:
     if answer.notice:
         console.print(f"[yellow]{answer.notice}[/]")
     console.print(Markdown(answer.answer))
+    print_sources(console, answer)
+
+
+def print_sources(console: Console, answer: Answer) -> None:
     if answer.citations:
         console.print("\n[bold]Sources[/]")
         for c in answer.citations:
             where = f" › {c.section}" if c.section else ""
             console.print(f"[bold cyan][{c.n}][/] {c.title}{where}\n    [dim]{c.url}[/]\n    “{c.quote[:200]}”")
+
+
+def print_stream(pieces: Iterable[str | Answer], out: TextIO | None = None) -> Answer | None:
+    """Write the answer text as it comes (plain: Markdown cannot be laid out before it is complete),
+    then its notice and sources; returns the `Answer`."""
+    from rich.console import Console
+
+    from rag.schema import Answer
+
+    out = out or sys.stdout
+    answer = None
+    for item in pieces:
+        if isinstance(item, Answer):
+            answer = item
+            break
+        out.write(item)
+        out.flush()  # a piece is a checked sentence: show it now, not when a buffer fills
+    out.write("\n")
+    out.flush()
+    console = Console(file=out)
+    if answer is not None and answer.notice:
+        console.print(f"[yellow]{answer.notice}[/]")
+    if answer is not None:
+        print_sources(console, answer)
+    return answer
 
 
 @ask_app.command()
@@ -209,13 +244,17 @@ def ask(
     index: IndexOpt = None,
     version: VersionOpt = False,
 ) -> None:
-    """Answer a question from the corpus, with numbered sources."""
+    """Answer a question from the corpus, with numbered sources.
+
+    With the LLM and a terminal, the answer is printed as it is written, a checked sentence at a time."""
     from ingest.errors import MissingDependency
     from ingest.index import IndexProblem
     from rag.service import Atlas, QuestionError, check_text
     from rag.settings import RagSettings
 
     settings = RagSettings()
+    # Only the LLM writes over time; otherwise the whole answer is there at once and is laid out as Markdown.
+    streaming = not as_json and sys.stdout.isatty() and (settings.llm_enabled if llm is None else llm)
     try:
         check_text(question, "question")  # before any loading: invalid bytes need no index
         settings_index = index or settings.index_dir
@@ -225,6 +264,9 @@ def ask(
         finally:
             if bar.live.is_started:
                 bar.stop()
+        if streaming:
+            print_stream(atlas.ask_stream(question, k=k, use_llm=llm, language=language))
+            return
         answer = atlas.ask(question, k=k, use_llm=llm, language=language)
     except (QuestionError, IndexProblem, MissingDependency) as exc:
         fail(str(exc))

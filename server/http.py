@@ -6,6 +6,7 @@ loaded once, in a background thread started by the lifespan, so `/healthz` answe
 while a first index is built; `/readyz` and `/v1/*` answer 503 until it is loaded.
 """
 
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -35,7 +36,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corpus import CORPUS_DIR
+from ingest.chunk import detect_language
 from ingest.index import IndexProblem
+from rag.answer import approx_tokens
 from rag.schema import Answer, Context, Turn
 from rag.service import Atlas, QuestionError
 from server.settings import ServerSettings
@@ -101,6 +104,7 @@ def integral(value: Any) -> Any:
 
 Text = Annotated[str, BeforeValidator(valid_text)]
 Passages = Annotated[int | None, BeforeValidator(integral)]
+TokenLimit = Annotated[int | None, BeforeValidator(integral)]
 # maxLength is the app's max_question_chars: create_app writes it into the schema, the routes enforce it.
 Question = Annotated[
     str,
@@ -264,7 +268,7 @@ class StreamOptions(BaseModel):
 class ChatRequest(BaseModel):
     """Bodies over max_body_bytes (64 000 bytes by default) are refused with 413."""
 
-    # Sampling parameters (temperature, max_tokens, ...) are accepted and ignored, as clients send them.
+    # Other sampling parameters (temperature, top_p, ...) are accepted and ignored, as clients send them.
     model_config = ConfigDict(extra="ignore", strict=True)
 
     # Any string is read (an unknown model is a 404, as OpenAI's); the schema names the one there is.
@@ -277,6 +281,13 @@ class ChatRequest(BaseModel):
     )
     stream: bool = False
     stream_options: StreamOptions | None = None
+    max_tokens: TokenLimit = Field(
+        default=None,
+        ge=1,
+        description="Longest answer: sent to the LLM (capped at the server's limit); an extractive "
+        "answer is cut at a sentence end near this many tokens.",
+    )
+    max_completion_tokens: TokenLimit = Field(default=None, ge=1, description="As max_tokens (the smaller one counts).")
     k: Passages = Field(default=None, ge=1, le=20, description="Extension: passages to use.")
     llm: bool | None = Field(default=None, description="Extension: use the configured LLM.")
 
@@ -534,13 +545,13 @@ def ask_response(answer: Answer, started: float) -> dict[str, Any]:
     return out
 
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _SOURCES_HEADINGS = ("Sources:", "来源：")
 
 
-def sources_tail(answer: Answer) -> str:
-    """What follows the answer text in a chat completion: the notice, then the numbered sources."""
-    zh = bool(_CJK.search(answer.answer))
+def sources_tail(answer: Answer, language: str) -> str:
+    """What follows the answer text in a chat completion: the notice, then the numbered sources, under
+    a heading in the question's language (an English answer may quote Chinese text)."""
+    zh = language == "zh"
     parts = []
     if answer.notice:
         parts.append(f"\n\n_{answer.notice}_")
@@ -588,11 +599,6 @@ def chat_to_question(messages: list[ChatMessage], settings: ServerSettings) -> t
     return messages[last].text, history
 
 
-def approx_tokens(text: str) -> int:
-    # The answer is not made by a tokenizer; this rough count is only there for clients that read `usage`.
-    return len(_CJK.findall(text)) + len(_CJK.sub(" ", text).split())
-
-
 def sse(data: Any, event: str | None = None) -> str:
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n"
@@ -602,18 +608,25 @@ _END = object()
 
 
 async def stream_pieces(
-    atlas: Atlas, question: str, history: list[Turn], k: int | None, llm: bool | None
+    atlas: Atlas, question: str, history: list[Turn], k: int | None, llm: bool | None, **options: Any
 ) -> AsyncIterator[str | Answer]:
-    """`atlas.ask_stream` in the thread pool. The first piece is awaited before the caller starts
-    the response, so a refused question still gets its 4xx instead of a broken 200 stream."""
-    pieces: Iterator[str | Answer] = atlas.ask_stream(question, history, k, llm)
+    """`atlas.ask_stream` in the thread pool, each piece sent as the core yields it (with the LLM, a
+    checked sentence at a time). The first piece is awaited before the caller starts the response, so a
+    refused question still gets its 4xx instead of a broken 200 stream."""
+    pieces: Iterator[str | Answer] = atlas.ask_stream(question, history, k, llm, **options)
     item = await run_in_threadpool(next, pieces, _END)
 
     async def rest() -> AsyncIterator[str | Answer]:
         current = item
-        while current is not _END:
-            yield current
-            current = await run_in_threadpool(next, pieces, _END)
+        try:
+            while current is not _END:
+                yield current
+                current = await run_in_threadpool(next, pieces, _END)
+        finally:  # a client that hangs up stops the LLM stream too (closing only sets a flag: no waiting)
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                with contextlib.suppress(ValueError):  # still running in a worker thread: it ends on its own
+                    close()
 
     return rest()
 
@@ -758,6 +771,10 @@ async def chat_completions(body: ChatRequest, atlas: AtlasDep, settings: Setting
     the structured citations are also in the extension field `citations`."""
     check_model(body.model)
     question, history = chat_to_question(body.messages, settings)
+    language = detect_language(question)  # the answer's language, so the sources heading's too
+    limits = [n for n in (body.max_tokens, body.max_completion_tokens) if n is not None]
+    # Only passed when sent, so that a core without the option still serves the other requests.
+    options: dict[str, Any] = {"max_tokens": min(limits)} if limits else {}
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def usage(answer: Answer, text: str) -> dict[str, int]:
@@ -769,8 +786,8 @@ async def chat_completions(body: ChatRequest, atlas: AtlasDep, settings: Setting
         return {"citations": public_answer(answer)["citations"], "mode": answer.mode, "notice": answer.notice}
 
     if not body.stream:
-        answer = await run_in_threadpool(atlas.ask, question, history, body.k, body.llm)
-        text = answer.answer + sources_tail(answer)
+        answer = await run_in_threadpool(lambda: atlas.ask(question, history, body.k, body.llm, **options))
+        text = answer.answer + sources_tail(answer, language)
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -801,7 +818,7 @@ async def chat_completions(body: ChatRequest, atlas: AtlasDep, settings: Setting
         )
 
     def finish(answer: Answer) -> list[str]:
-        tail = sources_tail(answer)
+        tail = sources_tail(answer, language)
         events = [chunk({"content": tail})] if tail else []
         events.append(chunk({}, "stop", **extensions(answer)))
         if body.stream_options and body.stream_options.include_usage:
@@ -819,7 +836,7 @@ async def chat_completions(body: ChatRequest, atlas: AtlasDep, settings: Setting
             )
         return [*events, "data: [DONE]\n\n"]
 
-    pieces = await stream_pieces(atlas, question, history, body.k, body.llm)
+    pieces = await stream_pieces(atlas, question, history, body.k, body.llm, **options)
     return event_stream(
         pieces,
         on_piece=lambda text: chunk({"content": text}),

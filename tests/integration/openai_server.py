@@ -1,5 +1,6 @@
 """A local server that speaks the OpenAI chat-completions protocol (JSON and SSE streaming),
-standing in for a hosted LLM. It records every request and replies with a scripted text."""
+standing in for a hosted LLM. It records every request (with when it came) and replies with a
+scripted text; streamed, one chunk per word, and it can stall or break off part way."""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ class Script:
     delay: float = 0.0
     chunk_delay: float = 0.0  # between streamed chunks: a model that streams slowly
     status: int = 200
+    stall_after: int | None = None  # streamed chunks sent before the model goes silent (for stall_seconds)
+    stall_seconds: float = 30.0
+    drop_after: int | None = None  # streamed chunks sent before the connection breaks
     requests: list[dict] = field(default_factory=list)
+    sent: list[float] = field(default_factory=list)  # when each streamed chunk left (time.monotonic)
 
 
 def make_app(script: Script) -> FastAPI:
@@ -31,7 +36,7 @@ def make_app(script: Script) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def completions(request: Request):
         body = await request.json()
-        script.requests.append({"body": body, "auth": request.headers.get("authorization")})
+        script.requests.append({"body": body, "auth": request.headers.get("authorization"), "at": time.monotonic()})
         if script.delay:
             time.sleep(script.delay)  # blocks like a stuck model would
         if script.status != 200:
@@ -54,6 +59,10 @@ def make_app(script: Script) -> FastAPI:
         def events() -> Iterator[str]:
             words = script.reply.split(" ")
             for i, word in enumerate(words):
+                if i == script.stall_after:
+                    time.sleep(script.stall_seconds)
+                if i == script.drop_after:
+                    raise ConnectionAbortedError("the model broke off")  # uvicorn drops the connection
                 time.sleep(script.chunk_delay)
                 delta = {"role": "assistant", "content": word} if i == 0 else {"content": " " + word}
                 chunk = {
@@ -63,6 +72,7 @@ def make_app(script: Script) -> FastAPI:
                     "model": body["model"],
                     "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
                 }
+                script.sent.append(time.monotonic())
                 yield f"data: {json.dumps(chunk)}\n\n"
             end = {
                 "id": "chatcmpl-1",
