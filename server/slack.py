@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,7 +30,7 @@ from slack_sdk.errors import SlackApiError
 from rag.schema import Answer, Turn
 from rag.service import QuestionError
 from server.settings import ServerSettings
-from server.slack_format import answer_message, escape, unescape
+from server.slack_format import answer_message, comparison_message, escape, facts_message, unescape
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,6 +42,8 @@ log = logging.getLogger("llm_atlas.slack")
 PLACEHOLDER = ":mag: Looking it up…"
 APOLOGY = "Sorry, something went wrong while I was answering. Please try again in a moment."
 USAGE = "Ask me a question about large language models, e.g. `/ask What is RLHF?`"
+COMPARE_USAGE = "Name two or more models, e.g. `/compare Alpaca, Vicuna, Koala`"
+FACTS_USAGE = "Name a model, e.g. `/facts ChatGLM-6B`"
 CANT_ANSWER = "Sorry, I can't answer that: "
 HISTORY_TURNS = 12  # earlier thread messages passed to the core; older ones rarely change the query
 TURN_CHARS = 4000  # per history turn, so a pasted log cannot crowd out the question
@@ -65,6 +67,10 @@ class Answerer(Protocol):
     """What the bot needs from `rag.service.Atlas` (tests wrap the real one to record calls)."""
 
     def ask(self, question: str, history: Sequence[Turn | dict] | None = None) -> Answer: ...
+
+    def facts(self, name: str) -> dict: ...
+
+    def compare(self, names: Sequence[str]) -> dict: ...
 
 
 class SeenCache:
@@ -120,20 +126,45 @@ class SlackBot:
             ack(text=USAGE)
             return
         ack(text=f"Looking it up: _{escape(question)}_")
+        header = f"<@{command['user_id']}> asked: {escape(question)}"
+        self.reply(respond, "/ask", lambda: answer_message(self.atlas.ask(question), header=header))
+
+    def on_compare(self, ack: Any, command: dict, respond: Any) -> None:
+        """`/compare Alpaca, Vicuna, Koala`: the fact sheets side by side, a citation in every cell."""
+        text = clean_user_text(command.get("text", ""), None)
+        names = [n.strip() for n in re.split(r"[,，;；]|\s+vs\.?\s+|\s+and\s+", text) if n.strip()]
+        if len(names) < 2:
+            ack(text=COMPARE_USAGE)
+            return
+        ack(text=f"Comparing: _{escape(', '.join(names))}_")
+        header = f"<@{command['user_id']}> compared: {escape(', '.join(names))}"
+        self.reply(respond, "/compare", lambda: comparison_message(self.atlas.compare(names), header=header))
+
+    def on_facts(self, ack: Any, command: dict, respond: Any) -> None:
+        """`/facts ChatGLM-6B`: one model's fact sheet."""
+        name = clean_user_text(command.get("text", ""), None)
+        if not name:
+            ack(text=FACTS_USAGE)
+            return
+        ack(text=f"Looking up: _{escape(name)}_")
+        header = f"<@{command['user_id']}> looked up: {escape(name)}"
+        self.reply(respond, "/facts", lambda: facts_message(self.atlas.facts(name), header=header))
+
+    def reply(self, respond: Any, command: str, build: Callable[[], dict]) -> None:
+        """Answer a slash command through its response_url; a failure becomes a polite ephemeral note."""
         try:
-            header = f"<@{command['user_id']}> asked: {escape(question)}"
-            message = answer_message(self.atlas.ask(question), header=header)
-        except QuestionError as exc:
+            message = build()
+        except (QuestionError, ValueError) as exc:
             respond(text=escape(f"{CANT_ANSWER}{exc}"), response_type="ephemeral")
             return
         except Exception:
-            log.exception("answering /ask failed")
+            log.exception("answering %s failed", command)
             respond(text=APOLOGY, response_type="ephemeral")
             return
         try:
             respond(response_type="in_channel", **message)
         except Exception:
-            log.exception("posting the /ask answer with blocks failed; sending text only")
+            log.exception("posting the %s answer with blocks failed; sending text only", command)
             respond(response_type="in_channel", text=message["text"])
 
     # --- answering ---
@@ -224,6 +255,8 @@ def build_app(atlas: Answerer, settings: ServerSettings) -> App:
     app.event("app_mention")(bot.on_mention)
     app.event("message")(bot.on_message)
     app.command("/ask")(bot.on_command)
+    app.command("/compare")(bot.on_compare)
+    app.command("/facts")(bot.on_facts)
     return app
 
 

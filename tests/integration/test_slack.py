@@ -37,6 +37,9 @@ USER = "UHUMAN1"
 HTTP = httpx.Client(timeout=10)  # one client: a new one per request costs more than the bot's ack
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
 class RecordingAtlas:
     """The real Atlas, remembering what the bot asked it (question, history) and what it answered."""
 
@@ -58,6 +61,12 @@ class RecordingAtlas:
         finally:
             with self.lock:
                 self.asked.append((question, list(history or []), answer))
+
+    def facts(self, name: str) -> dict:
+        return self.atlas.facts(name)
+
+    def compare(self, names: Sequence[str]) -> dict:
+        return self.atlas.compare(names)
 
     def call_for(self, question: str) -> tuple[str, list[Turn], Answer | None]:
         with self.lock:
@@ -364,7 +373,7 @@ def test_slash_command_acks_fast_then_answers(events_url: str, fake: FakeSlack) 
         }
     )
     started = time.perf_counter()
-    resp = send(events_url, body, "application/x-www-form-urlencoded")
+    resp = send(events_url, body, FORM)
     ack_seconds = time.perf_counter() - started
     assert resp.status_code == 200 and ack_seconds < 3.0
     assert "What is QLoRA?" in resp.text  # the ephemeral "looking it up" ack
@@ -373,6 +382,42 @@ def test_slash_command_acks_fast_then_answers(events_url: str, fake: FakeSlack) 
     blocks = answer.params["blocks"]
     assert context_texts(blocks)[0] == f"<@{USER}> asked: What is QLoRA?"
     assert "<https://" in section_text(blocks) and any(t.startswith("*[1]*") for t in context_texts(blocks))
+
+
+def slash(fake: FakeSlack, channel: str, command: str, text: str) -> str:
+    return urlencode(
+        {
+            "token": "unused",
+            "team_id": TEAM_ID,
+            "channel_id": channel,
+            "channel_name": "llms",
+            "user_id": USER,
+            "user_name": "ada",
+            "command": command,
+            "text": text,
+            "api_app_id": "AATLAS",
+            "response_url": fake.response_url(channel),
+            "trigger_id": "1.2.3",
+        }
+    )
+
+
+def test_compare_and_facts_commands_post_cited_tables(events_url: str, fake: FakeSlack) -> None:
+    channel = new_channel()
+    resp = send(events_url, slash(fake, channel, "/compare", "Alpaca, Vicuna and Koala"), FORM)
+    assert resp.status_code == 200 and "Alpaca, Vicuna, Koala" in resp.text
+    [table] = fake.wait_for("response_url", channel)
+    assert table.params["response_type"] == "in_channel"
+    fields = [f["text"] for b in table.params["blocks"] for f in b.get("fields", [])]
+    assert any("Alpaca" in f for f in fields) and any("LLaMA" in f and "[" in f for f in fields)
+    assert any(t.startswith("*[1]*") for t in context_texts(table.params["blocks"]))  # numbered sources
+
+    channel = new_channel()
+    send(events_url, slash(fake, channel, "/facts", "Vicunaa"), FORM)
+    [missing] = fake.wait_for("response_url", channel)
+    assert "Closest known: Vicuna" in missing.params["text"]
+    one = send(events_url, slash(fake, new_channel(), "/compare", "Alpaca"), FORM)
+    assert "Name two or more models" in one.text
 
 
 def test_failure_becomes_a_polite_message(atlas: Atlas, fake: FakeSlack) -> None:
