@@ -20,6 +20,22 @@ class UnknownModel(LookupError):
         super().__init__(f"No model named '{name}' in the corpus.{hint}")
 
 
+class SourceNumbers:
+    """Numbers the passages that facts cite 1..n in order of first use; the same passage keeps its
+    number. What every interface showing a sheet or comparison lists under it."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[tuple[str, int, int], int] = {}
+        self.citations: list[dict[str, Any]] = []
+
+    def number(self, citation: dict[str, Any]) -> int:
+        key = (citation["doc_id"], citation["start"], citation["end"])
+        if key not in self.numbers:
+            self.numbers[key] = len(self.numbers) + 1
+            self.citations.append(citation)
+        return self.numbers[key]
+
+
 def attributes_of(requested: Sequence[str] | None) -> list[str]:
     from ingest.facts import ATTRIBUTES
 

@@ -9,22 +9,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rag.facts import SourceNumbers
+
 CONFLICT = "⚠"
 
 
-class SourceList:
-    """Numbers citations 1..n in order of first use; the same passage keeps its number."""
-
-    def __init__(self) -> None:
-        self.numbers: dict[tuple[str, int, int], int] = {}
-        self.citations: list[dict[str, Any]] = []
-
-    def number(self, citation: dict[str, Any]) -> int:
-        key = (citation["doc_id"], citation["start"], citation["end"])
-        if key not in self.numbers:
-            self.numbers[key] = len(self.numbers) + 1
-            self.citations.append(citation)
-        return self.numbers[key]
+class SourceList(SourceNumbers):
+    """The cited passages, numbered by first use, printed under the table."""
 
     def render(self, console: Console) -> None:
         for n, c in enumerate(self.citations, 1):

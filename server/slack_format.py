@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
+from rag.facts import SourceNumbers
 from rag.schema import Answer, Citation
 
 SECTION_LIMIT = 3000  # characters of text in one section block
@@ -377,19 +378,8 @@ def answer_message(answer: Answer, header: str | None = None) -> dict:
 # ---------------------------------------------------------------- fact sheets and comparisons
 
 
-class FactSources:
-    """Numbers the passages that facts cite 1..k in order of first use; the same passage keeps its number."""
-
-    def __init__(self) -> None:
-        self.numbers: dict[tuple[str, int, int], int] = {}
-        self.citations: list[dict[str, Any]] = []
-
-    def number(self, citation: dict[str, Any]) -> int:
-        key = (citation["doc_id"], citation["start"], citation["end"])
-        if key not in self.numbers:
-            self.numbers[key] = len(self.numbers) + 1
-            self.citations.append(citation)
-        return self.numbers[key]
+class FactSources(SourceNumbers):
+    """The passages that facts cite, numbered by first use, as Slack links and context blocks."""
 
     def link(self, citation: dict[str, Any]) -> str:
         number = self.number(citation)
