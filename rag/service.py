@@ -148,9 +148,7 @@ class Atlas:
 
     def search(self, query: str, k: int | None = None) -> Retrieval:
         """The passages that best match a query (hybrid dense + lexical), without answering."""
-        if k is not None and not 1 <= k <= 50:
-            raise QuestionError(f"k must be between 1 and 50 (got {k}).")
-        return self.current().searcher.search(self.check_question(query, "query"), k or self.settings.top_k)
+        return self.current().searcher.search(self.check_question(query, "query"), self.check_k(k))
 
     def ask(
         self,
@@ -203,13 +201,18 @@ class Atlas:
     ) -> tuple[str, list[Turn], int, bool]:
         """The checked question, history turns, k and LLM choice of one call (QuestionError if bad)."""
         question = self.check_question(question)
-        if k is not None and not 1 <= k <= 50:
-            raise QuestionError(f"k must be between 1 and 50 (got {k}).")
+        k = self.check_k(k)
         turns = [t if isinstance(t, Turn) else Turn.model_validate(t) for t in history or []]
         for turn in turns:
             check_text(turn.content, "conversation history")
         use_llm = self.settings.llm_enabled if use_llm is None else use_llm
-        return question, turns, k or self.settings.top_k, use_llm
+        return question, turns, k, use_llm
+
+    def check_k(self, k: int | None) -> int:
+        """Passages per call: the setting's top_k unless 1..50 is asked for."""
+        if k is not None and not 1 <= k <= 50:
+            raise QuestionError(f"k must be between 1 and 50 (got {k}).")
+        return k or self.settings.top_k
 
     def document(self, doc_id: str) -> dict | None:
         return self.current().index.document(doc_id)

@@ -537,6 +537,20 @@ def public_document(document: dict[str, Any]) -> dict[str, Any]:
     return {**fields, "url": public_location(fields["url"] or "")}
 
 
+def public_facts(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fact citations without server paths, like every other citation (see public_location)."""
+    return [{**f, "citation": {**f["citation"], "url": public_location(f["citation"]["url"])}} for f in facts]
+
+
+def public_sheet(sheet: dict[str, Any]) -> dict[str, Any]:
+    return {**sheet, "facts": public_facts(sheet["facts"])} if "facts" in sheet else sheet
+
+
+def public_comparison(table: dict[str, Any]) -> dict[str, Any]:
+    rows = [{**r, "cells": {m: public_facts(fs) for m, fs in r["cells"].items()}} for r in table["rows"]]
+    return {**table, "rows": rows}
+
+
 def ask_response(answer: Answer, started: float) -> dict[str, Any]:
     out = public_answer(answer)
     timings = dict(answer.timings)
@@ -725,13 +739,13 @@ async def facts(model: Annotated[str, PathParam(min_length=1, max_length=200)], 
     sheet = await run_in_threadpool(atlas.facts, model)
     if "error" in sheet:
         raise HTTPException(404, sheet["error"])
-    return sheet
+    return public_sheet(sheet)
 
 
 @v1.post("/compare", response_model=Comparison, response_model_exclude_none=True, tags=["native"])
 async def compare(body: CompareRequest, atlas: AtlasDep) -> dict[str, Any]:
     """Models side by side: one row per attribute, a cited value (or nothing) per model, conflicts flagged."""
-    return await run_in_threadpool(atlas.compare, body.models, body.attributes)
+    return public_comparison(await run_in_threadpool(atlas.compare, body.models, body.attributes))
 
 
 def model_card() -> dict[str, Any]:

@@ -44,8 +44,10 @@ from server.http import (
     error_response,
     is_loopback,
     public_answer,
+    public_comparison,
     public_document,
     public_location,
+    public_sheet,
 )
 from server.settings import ServerSettings
 
@@ -285,7 +287,7 @@ def build_server(atlas_factory: AtlasFactory, *, detailed_errors: bool = True, p
         sheet = await loader.run(lambda atlas: atlas.facts(name, wanted))
         if "error" in sheet:
             raise ToolError(sheet["error"])
-        return FactSheet.model_validate(sheet)
+        return FactSheet.model_validate(public_sheet(sheet))
 
     @mcp.tool(annotations=READ_ONLY)
     async def compare(
@@ -305,7 +307,7 @@ def build_server(atlas_factory: AtlasFactory, *, detailed_errors: bool = True, p
         table = await loader.run(lambda atlas: atlas.compare(names, wanted))
         if not table["models"]:
             raise ToolError(" ".join(u["error"] for u in table["unknown"]))
-        return Comparison.model_validate(table)
+        return Comparison.model_validate(public_comparison(table))
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_source(

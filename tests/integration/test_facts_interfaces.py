@@ -109,3 +109,15 @@ def test_reingest_extracts_facts_of_changed_documents_only(tmp_path: Path) -> No
         lengths = index.facts.get("Grok-1", "context_length")
         assert any(f.normalized == 8192 for f in lengths)
         assert index.facts.sheet("Vicuna") is not None  # the reused records are still there
+
+
+def test_fact_citations_never_show_server_paths() -> None:
+    from server.http import public_comparison, public_sheet
+
+    cite = {"doc_id": "d", "title": "t", "url": "/srv/data/notes/card.md", "section": "", "quote": "q"}
+    fact = {"attribute": "licence", "value": "q", "citation": {**cite, "start": 0, "end": 1}}
+    sheet = public_sheet({"query": "X", "model": "X", "aliases": [], "facts": [fact]})
+    assert sheet["facts"][0]["citation"]["url"] == "card.md"
+    table = public_comparison({"models": ["X"], "rows": [{"attribute": "licence", "cells": {"X": [fact]}}]})
+    assert table["rows"][0]["cells"]["X"][0]["citation"]["url"] == "card.md"
+    assert fact["citation"]["url"] == "/srv/data/notes/card.md"  # the store's own record is not changed
