@@ -790,10 +790,8 @@ def find_mentions(view: str, known: set[str]) -> list[Mention]:
     return found
 
 
-def first_model_in(text: str, known: set[str], offset: int = 0) -> Mention | None:
-    for mention in find_mentions(text, known):
-        return Mention(mention.start + offset, mention.end + offset, mention.name)
-    return None
+def first_model_in(text: str, known: set[str]) -> Mention | None:
+    return next(iter(find_mentions(text, known)), None)
 
 
 _LISTING_TITLE = re.compile(r"汇总|概览|梳理|笔记|盘点|合集|大全|survey|overview|models? list", re.IGNORECASE)
@@ -924,10 +922,11 @@ def build_context(doc: Document) -> Context:
     line_starts, lines = _split_lines(view)
     known: set[str] = set()
     list_pairs = find_list_pairs(lines)
+    name_lines = set(list_pairs.values())  # a set: this loop runs over every line of the document
     # names the document itself presents as models: headings, name lines, table model cells
     standalone = set(_paragraph_lines(lines))
     for i, line in enumerate(lines):
-        if i in list_pairs.values():
+        if i in name_lines:
             known.add(model_key(line))  # a list post's name line is a model name, whatever its shape
             continue
         m = _MD_HEADING.match(line)
@@ -2371,6 +2370,10 @@ def _matches(pattern: Pattern, prose: str) -> Iterator[re.Match[str]]:
                 yield m
 
 
+_PARAMETERS_OF = re.compile(r"\s*(?:个)?\s*参数(?:的)?\s*")
+_MADE_BY_OF = re.compile(r"[^，。,]{0,12}?的\s*")
+
+
 def _from_match(
     ctx: Context, pattern: Pattern, m: re.Match[str], sentence: Sentence, prose: str
 ) -> Candidate | list[Candidate] | None:
@@ -2403,7 +2406,7 @@ def _from_match(
         elif pattern.subject == "after":
             after = [x for x in ctx.mentions_in(ve, ve + 60) if x.start <= ve + 16]
             # "62 亿参数的 ChatGLM-6B", "由OpenAI开发的GPT-1": the model named right after the pattern
-            tail = re.compile(r"\s*(?:个)?\s*参数(?:的)?\s*" if attribute == "parameters" else r"[^，。,]{0,12}?的\s*")
+            tail = _PARAMETERS_OF if attribute == "parameters" else _MADE_BY_OF
             nxt = next(
                 (x for x in after if tail.fullmatch(prose, m.end() if attribute != "parameters" else ve, x.start)), None
             )
@@ -2657,20 +2660,6 @@ class ModelSheet:
     facts: list[Fact]
     variants: dict[str, list[Fact]] = field(default_factory=dict)
 
-    def by_attribute(self) -> dict[str, list[Fact]]:
-        grouped: dict[str, list[Fact]] = {a: [] for a in ATTRIBUTES}
-        for fact in self.facts:
-            grouped[fact.attribute].append(fact)
-        return {a: fs for a, fs in grouped.items() if fs}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "aliases": self.aliases,
-            "facts": [f.to_json() for f in self.facts],
-            "variants": {name: [f.to_json() for f in fs] for name, fs in self.variants.items()},
-        }
-
 
 def _compatible(attribute: str, a: Normalized, b: Normalized, va: str, vb: str) -> bool:
     if a is None or b is None:
@@ -2707,10 +2696,7 @@ class FactStore:
 
     def __init__(self, facts: Iterable[Fact], aliases: Iterable[tuple[str, str]] = ()):
         facts = list(facts)
-        self.alias_pairs: list[tuple[str, str]] = []
-        for pair in [*alias_table(), *aliases]:
-            if pair not in self.alias_pairs:
-                self.alias_pairs.append(pair)
+        self.alias_pairs: list[tuple[str, str]] = list(dict.fromkeys([*alias_table(), *aliases]))
         counts = Counter(model_key(f.model) for f in facts)
         # alias groups: union-find over keys; the group speaks for the key with most facts
         parent: dict[str, str] = {}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ingest.facts import Fact, FactStore
+    from ingest.facts import Fact, FactStore, ModelSheet
     from ingest.index import Index
 
 
@@ -79,20 +79,21 @@ class FactView:
         }
         return out
 
-    def resolve(self, name: str) -> str:
-        """The canonical model name, or UnknownModel naming the closest known ones."""
+    def resolve(self, name: str) -> ModelSheet:
+        """The model's sheet (its canonical name is `.model`), or UnknownModel naming the closest known ones."""
         name = name.strip()
-        if not name or self.store.sheet(name) is None:
+        sheet = self.store.sheet(name) if name else None
+        if sheet is None:
             raise UnknownModel(name, self.store.closest(name) if name else [])
-        return self.store.sheet(name).model
+        return sheet
 
     def sheet(self, name: str, attributes: Sequence[str] | None = None) -> dict[str, Any]:
         """`{"query", "model", "aliases", "facts"}`, or `{"query", "error", "closest"}` for an unknown name."""
         try:
-            model = self.resolve(name)
+            sheet = self.resolve(name)
         except UnknownModel as exc:
             return {"query": name, "error": str(exc), "closest": exc.closest}
-        sheet = self.store.sheet(name)
+        model = sheet.model
         facts = [self.fact_json(f, model) for a in attributes_of(attributes) for f in self.store.get(name, a)]
         return {"query": name, "model": model, "aliases": sheet.aliases, "facts": facts}
 
@@ -103,7 +104,7 @@ class FactView:
         known, unknown = [], []
         for name in names:
             try:
-                known.append((name, self.resolve(name)))
+                known.append((name, self.resolve(name).model))
             except UnknownModel as exc:
                 unknown.append({"query": name, "error": str(exc), "closest": exc.closest})
         rows = []
