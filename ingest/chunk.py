@@ -23,6 +23,7 @@ SENTENCE_END_RE = re.compile(r"(?<=[。！？!?；;])|(?<=[.])(?=\s+[A-Z\u4e00-\
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 LATIN_RE = re.compile(r"[A-Za-z]")
 TERMINAL_PUNCT = tuple("。！？!?；;，,、.")
+NUMBERED_RE = re.compile(r"^\s*(\d+[、.)]|[一二三四五六七八九十]+、)")
 
 
 def detect_language(text: str) -> str:
@@ -36,9 +37,10 @@ def detect_language(text: str) -> str:
 class Unit:
     start: int
     end: int
-    kind: str  # heading | paragraph | item | row | header
+    kind: str  # heading | paragraph | item | row | header | title (a guessed heading's own line)
     level: int = 0
     title: str = ""
+    guessed: bool = False  # a plain-text heading, told only by standing alone: its line is text too
 
 
 def is_plain_heading(line: str, prev_blank: bool, next_blank: bool) -> bool:
@@ -101,8 +103,8 @@ def parse_units(text: str, markdown: bool) -> list[Unit]:
             next_blank = idx + 1 >= len(lines) or not lines[idx + 1][2].strip()
             if is_plain_heading(line, prev_blank, next_blank):
                 flush()
-                level = 3 if re.match(r"^\s*(\d+[、.)]|[一二三四五六七八九十]+、)", line) else 2
-                units.append(Unit(start_t, end_t, "heading", level, stripped))
+                level = 3 if NUMBERED_RE.match(line) else 2
+                units.append(Unit(start_t, end_t, "heading", level, stripped, guessed=True))
                 continue
             # In scraped text every line is its own paragraph.
             flush()
@@ -110,7 +112,29 @@ def parse_units(text: str, markdown: bool) -> list[Unit]:
             continue
         paragraph.append((start_t, end_t))
     flush()
-    return units
+    return pair_guessed_headings(units)
+
+
+def pair_guessed_headings(units: list[Unit]) -> list[Unit]:
+    """In scraped text a name line and its one-line description both stand alone ("ziya" / "IDEA 在
+    13B llama 上继续预训练"), so a run of guessed headings is mostly (heading, body) pairs: the last one
+    of a run followed by a body heads that body, the rest pair up from the end, and a line left over
+    at the front heads them all. Numbered lines ("1、概述") are headings by their number."""
+    out = list(units)
+    i = 0
+    while i < len(out):
+        if not (out[i].kind == "heading" and out[i].guessed and not NUMBERED_RE.match(out[i].title)):
+            i += 1
+            continue
+        j = i
+        while j < len(out) and out[j].kind == "heading" and out[j].guessed and not NUMBERED_RE.match(out[j].title):
+            j += 1
+        has_body = j < len(out) and out[j].kind != "heading"
+        last = j - 1 if has_body else j  # the lines before `last` pair up
+        for k in range(last - 1, i, -2):
+            out[k] = Unit(out[k].start, out[k].end, "paragraph")
+        i = j
+    return out
 
 
 def split_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
@@ -170,11 +194,16 @@ def chunk_document(doc: Document, chunk_chars: int = 600, markdown: bool = True)
 
     for unit in units:
         if unit.kind == "heading":
-            flush()
+            # A guessed heading may be content (a model's name in a list of names and descriptions), so
+            # its line opens its section's text; guessed headings with no body between share a chunk.
+            if not (unit.guessed and group and all(u.kind == "title" for u in group)):
+                flush()
             headings = [(lvl, h) for lvl, h in headings if lvl < unit.level] + [(unit.level, unit.title)]
             header_at = -1
             table_header = ""
-            continue
+            if not unit.guessed:
+                continue
+            unit = Unit(unit.start, unit.end, "title")
         if unit.kind == "header":
             flush()
             table_header = text[unit.start : unit.end]

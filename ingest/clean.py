@@ -71,6 +71,10 @@ PROMO_WORDS = (
     "专栏",
     "浏览量",
     "阅读量",
+    "扫一扫",
+    "小程序",
+    "公众账号",
+    "本文标签",
 )
 PROMO_EN = (
     "VIP",
@@ -97,6 +101,8 @@ TIME_AGO_RE = re.compile(
 HIGHLIGHT_RE = re.compile(r"[\u4e00-\u9fff] [\u4e00-\u9fff]{1,4} [\u4e00-\u9fff]")
 ZERO_WIDTH_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 TOC_MARKERS = ("目录", "文章目录", "Table of Contents", "Contents")
+SHORT_LINE = 30  # a line this short says nothing on its own: its neighbours decide whether it is noise
+MAX_WIDGET_RUN = 3  # at most this many short lines between noise are taken as one widget's labels
 
 
 @dataclass
@@ -161,11 +167,12 @@ def drop_toc(lines: list[str]) -> list[str]:
 def clean_lines(text: str, shared_lines: set[str], seen_paragraphs: set[str], report: CleanReport) -> str:
     """Classify lines, extend noise to short lines inside noise runs, drop repeated paragraphs."""
     lines = drop_toc(normalise_whitespace(text).split("\n"))
+    metadata = front_matter_length(lines)
     verdicts: list[str | None] = []
-    for line in lines:
+    for n, line in enumerate(lines):
         key = line.strip()
         reason = is_boilerplate(line)
-        if reason is None and key and key in shared_lines:
+        if reason is None and key and key in shared_lines and n >= metadata:
             reason = "template line"
         verdicts.append(reason)
     content = [i for i, line in enumerate(lines) if line.strip()]
@@ -177,14 +184,25 @@ def clean_lines(text: str, shared_lines: set[str], seen_paragraphs: set[str], re
         if verdicts[i] == "counter":
             near = content[max(0, pos - 2) : pos] + content[pos + 1 : pos + 3]
             verdicts[i] = "counter" if any(is_noise(j) for j in near) else None
-    # A short line between two noise lines (e.g. "实付" in a payment widget) is noise too.
-    for pos, i in enumerate(content):
-        if verdicts[i] or len(lines[i].strip()) >= 30:
+    # A few short lines between two noise lines (e.g. "实付" in a payment widget, "立即 / 投稿" under a
+    # share banner), or after noise at the very end of the page ("返回 / 顶部"), are noise too.
+    pos = 0
+    while pos < len(content):
+        run_end = pos
+        while run_end < len(content) and not verdicts[content[run_end]]:
+            label = lines[content[run_end]].strip()
+            if len(label) >= SHORT_LINE or label.startswith("#"):  # a heading is structure, never a label
+                break
+            run_end += 1
+        if run_end == pos:
+            pos += 1
             continue
         prev_noise = pos > 0 and verdicts[content[pos - 1]]
-        next_noise = pos + 1 < len(content) and verdicts[content[pos + 1]]
-        if prev_noise and next_noise:
-            verdicts[i] = "inside widget"
+        next_noise = run_end == len(content) or verdicts[content[run_end]]
+        if prev_noise and next_noise and run_end - pos <= MAX_WIDGET_RUN:
+            for k in range(pos, run_end):
+                verdicts[content[k]] = "inside widget"
+        pos = run_end
     kept: list[str] = []
     for line, reason in zip(lines, verdicts):
         key = re.sub(r"\s+", "", line)
@@ -200,15 +218,28 @@ def clean_lines(text: str, shared_lines: set[str], seen_paragraphs: set[str], re
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
 
 
+def front_matter_length(lines: list[str]) -> int:
+    """How many leading lines are a YAML front matter block (`---` ... `---`), 0 if there is none."""
+    first = next((n for n, line in enumerate(lines) if line.strip()), len(lines))
+    if first == len(lines) or lines[first].strip() != "---":
+        return 0
+    for n in range(first + 1, len(lines)):
+        if lines[n].strip() in ("---", "..."):
+            return n + 1
+    return 0
+
+
 def template_lines(texts: Iterable[str], min_docs: int = 3) -> set[str]:
     """Short lines that recur in several documents: site templates, not content. Headings and
-    table rows are structure ("## License" in every model card), never templates."""
+    table rows are structure ("## License" in every model card), never templates, and so is a
+    document's front matter: "license: apache-2.0" recurs because it is each card's own metadata."""
     counts: Counter = Counter()
     for text in texts:
+        lines = text.split("\n")
         counts.update(
             {
                 line.strip()
-                for line in text.split("\n")
+                for line in lines[front_matter_length(lines) :]
                 if 0 < len(line.strip()) < 200 and not line.lstrip().startswith("#") and line.count("|") < 2
             }
         )
@@ -248,11 +279,12 @@ def drop_html_comments(text: str) -> str:
     return "".join(out)
 
 
-def drop_code_fences(text: str) -> str:
+def drop_code_fences(text: str, repl: Callable[[str], str] | None = None) -> str:
     """Remove fenced code blocks, as `re.sub(r"^\\s*(```|~~~)[^\\n]*\\n.*?^\\s*\\1\\s*$", "", text,
     flags=re.DOTALL | re.MULTILINE)`: a block starts at the first of the blank lines before its opening
     fence and ends at the last line break of the blank lines after its closing fence (the whole rest when
-    only blank lines follow); an opening fence that is never closed stays."""
+    only blank lines follow); an opening fence that is never closed stays. With `repl`, each block is
+    replaced by `repl(block)` instead, as the same `re.sub` with `lambda m: repl(m.group())`."""
     if FENCES[0] not in text and FENCES[1] not in text:
         return text
     lines = text.split("\n")
@@ -288,8 +320,47 @@ def drop_code_fences(text: str) -> str:
             continue
         out.append(text[pos : starts[r]])
         pos = close_end[closers[fence][c]]
+        if repl is not None:
+            out.append(repl(text[starts[r] : pos]))
     out.append(text[pos:])
     return "".join(out)
+
+
+# A code line that states a fact: an option or setting with a numeric value ("--num_epochs=10",
+# "--lora_r 16", "max_seq_len: 4096"), or a row of measurements ("5.5985 - 13B, q4_0").
+CODE_OPTION_RE = re.compile(r"(?:^|\s)--?[A-Za-z][\w.-]*(?:=|\s+)['\"]?\d")
+CODE_SETTING_RE = re.compile(r"^[A-Za-z_][\w.-]+\s*[:=]\s*['\"]?\d")  # "a = 0" is a variable
+CODE_MEASURE_RE = re.compile(r"^\d+\.\d+\s*(?:[-|:,]|$)")
+CODE_COMMENT = ("#", "//", ">>>")
+BIBTEX_RE = re.compile(r"@[A-Za-z]+\s*\{")
+
+
+def code_fact_line(line: str) -> bool:
+    text = line.strip()
+    return bool(CODE_OPTION_RE.search(text) or CODE_SETTING_RE.match(text) or CODE_MEASURE_RE.match(text))
+
+
+def code_facts(block: str, seen: set[str]) -> str:
+    """What a fenced code block keeps: the lines that state a setting or a measurement (a training
+    command's hyper-parameters, a table of scores), each once per document; the rest of the code
+    (imports, calls, prompts, BibTeX) answers no question about a model and crowds retrieval with
+    near-identical chunks. A block that is mostly such lines (a config, an output table) keeps its
+    other lines too, a header row or the command the options belong to, but never comments."""
+    lines = block.strip().split("\n")
+    fence_tag = lines[0].strip()[3:].strip().lower()
+    body = [line.strip().removesuffix("\\").rstrip() for line in lines[1:-1]]
+    body = [line for line in body if line]
+    if fence_tag == "bibtex" or (body and BIBTEX_RE.match(body[0])):
+        return ""  # a citation: its "year = 2023," is no setting
+    facts = [code_fact_line(line) for line in body]
+    whole = sum(facts) * 2 >= len(body)
+    kept = []
+    for line, fact in zip(body, facts):
+        comment = not fact and line.startswith(CODE_COMMENT)
+        if (fact or whole) and not comment and line not in seen:
+            seen.add(line)
+            kept.append(line)
+    return "\n" + "\n".join(kept) + "\n" if sum(facts) and kept else ""
 
 
 def drop_md_images(text: str) -> str:
@@ -376,9 +447,10 @@ def strip_tags(text: str, repl: str | Callable[[re.Match[str]], str] = "") -> st
 def clean_markdown(text: str) -> str:
     """Keep headings, lists and tables; drop images, badges, raw HTML and link targets."""
     text = drop_html_comments(text)
-    # Code blocks (shell commands, configs, BibTeX) answer no question about a model and crowd
-    # retrieval with near-identical chunks; the source URL still has them.
-    text = drop_code_fences(text)
+    # Code blocks (shell commands, configs, BibTeX) mostly answer no question about a model and crowd
+    # retrieval with near-identical chunks; only their settings and measurements stay (code_facts).
+    seen: set[str] = set()
+    text = drop_code_fences(text, lambda block: code_facts(block, seen))
     text = drop_md_images(text)
     text = unlink_md(text)
     text = strip_tags(text)

@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -563,6 +563,34 @@ class Index:
                 )
             )
         return out
+
+    def has_term(self, term: str) -> bool:
+        """Whether the lexical index holds the token."""
+        return term in self.bm25.vocab_dict
+
+    def term_rows(self, terms: Iterable[str]) -> np.ndarray:
+        """A boolean mask of the rows holding any of the tokens."""
+        mask = np.zeros(len(self), dtype=bool)
+        for term in terms:
+            if term in self.bm25.vocab_dict:
+                mask |= self.bm25.get_scores([term]) > 0
+        return mask
+
+    def lexical_scores(self, weighted_terms: Mapping[str, float]) -> np.ndarray:
+        """Every row's BM25 score for the tokens, each term's score scaled by its weight."""
+        scores = np.zeros(len(self), dtype=np.float32)
+        for term, weight in weighted_terms.items():
+            if term in self.bm25.vocab_dict:
+                scores += weight * self.bm25.get_scores([term])
+        return scores
+
+    def rows_covering(self, doc_id: str, start: int, end: int) -> list[int]:
+        """Rows of the document's chunks holding the span [start, end), best-fitting first."""
+        found = self._query(
+            'SELECT row FROM chunks WHERE doc_id = ? AND start <= ? AND "end" >= ? ORDER BY "end" - start',
+            (doc_id, start, end),
+        )
+        return [r[0] for r in found]
 
     def rows_mentioning(self, entity_keys: Sequence[str]) -> np.ndarray:
         """Rows of chunks whose text, title or section names any of the entity keys."""

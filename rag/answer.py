@@ -10,35 +10,34 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ingest.chunk import detect_language
-from ingest.entities import candidate_names, entity_key
-from ingest.tokenize import TermSet
 from rag.citations import MARKER_RE, MarkerStream, build_citations, claims, fix_markers
-from rag.conversation import carry_entities
+from rag.evidence import Evidence, gather
 from rag.extractive import extractive_answer
+from rag.query import Query
 from rag.retrieve import Retrieval
 from rag.schema import Answer, Context, Turn
+from rag.weights import load_weights
 
 if TYPE_CHECKING:
+    from ingest.facts import FactStore
     from rag.retrieve import HybridSearcher
     from rag.schema import Passage
     from rag.settings import RagSettings
 
 log = logging.getLogger("llm_atlas.answer")
 
-# Off-topic questions: the passages cover almost none of the question's words, or nothing is
-# semantically close (USE-m3 cosine) and the question names no model the corpus knows.
-MIN_COVERAGE = 0.2
-MIN_DENSE_WITHOUT_ENTITY = 0.25
-
 REFUSALS = {
     "en": {
         "unknown": "The corpus does not say: it never mentions {names}, so I can't answer that.",
         "weak": "The corpus does not say: I found no passage that answers this question.",
+        "about": "The corpus does not say: nothing in it answers this about {names}.",
+        "has": " It does cover {names}'s {attributes}.",
     },
     "zh": {
         "unknown": "语料库中没有相关信息：其中从未提到 {names}，因此无法回答。",
         "weak": "语料库中没有相关信息：没有找到能回答这个问题的段落。",
+        "about": "语料库中没有相关信息：其中没有关于 {names} 的这方面内容。",
+        "has": "语料库里有 {names} 的{attributes}。",
     },
 }
 
@@ -55,11 +54,14 @@ def refusal(
     timings: dict,
     notice: str | None = None,
     names: list[str] | None = None,
+    known: str = "",
 ) -> Answer:
     text = REFUSALS.get(lang, REFUSALS["en"])[reason].format(names=", ".join(names or []))
     return Answer(
-        answer=text,
+        answer=text + known,
         answered=False,
+        # What was searched and found wanting, so a reader can check the refusal.
+        contexts=[Context(text=p.text, title=p.title, url=p.url) for p in (retrieval.passages if retrieval else [])],
         mode="refusal",
         notice=notice,
         timings=timings,
@@ -67,19 +69,23 @@ def refusal(
     )
 
 
-def coverage(searcher, query: str, retrieval: Retrieval) -> float:
-    """IDF-weighted share of the question's words (or their translations) found in the passages.
-    A question with neither words nor known models (an emoji, punctuation) covers nothing."""
-    concepts = searcher.concepts(query)
-    if not concepts:
-        return 1.0 if retrieval.entities else 0.0
-    found = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in retrieval.passages))
-    return sum(w for options, w in concepts if found.any_of(options)) / sum(w for _, w in concepts)
+def what_it_has(query: Query, store: FactStore | None) -> str:
+    """'It does cover Koala's base model, training data.': what a refusal can point to instead."""
+    if store is None or not query.models:
+        return ""
+    from rag.extractive import attribute_name
 
-
-def display_names(question: str, searcher) -> dict[str, str]:
-    names = {entity_key(token): token for token in candidate_names(question)}
-    return {**{k: v[0] for k, v in searcher.gazetteer.names.items() if k in names}, **names}
+    key = query.models[0]
+    name = query.model_names.get(key, key)
+    sheet = store.sheet(name)
+    if sheet is None:
+        return ""
+    attributes = list(dict.fromkeys(f.attribute for f in sheet.facts))[:4]
+    if not attributes:
+        return ""
+    sep = "、" if query.lang == "zh" else ", "
+    listed = sep.join(attribute_name(query.lang, a) for a in attributes)
+    return REFUSALS.get(query.lang, REFUSALS["en"])["has"].format(names=name, attributes=listed)
 
 
 def approx_tokens(text: str) -> int:
@@ -103,23 +109,29 @@ def truncate_to_tokens(text: str, max_tokens: int) -> str:
 
 @dataclass
 class Plan:
-    """A question that retrieval did not refuse: what answering it needs, whichever way it is answered."""
+    """A question that was not refused: what answering it needs, whichever way it is answered."""
 
     settings: RagSettings
-    searcher: HybridSearcher
-    question: str
-    query: str
+    query: Query
     history: list[Turn]
-    lang: str
     use_llm: bool
     notice: str | None
     retrieval: Retrieval
+    evidence: Evidence
     max_tokens: int | None
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
+    def question(self) -> str:
+        return self.query.question
+
+    @property
+    def lang(self) -> str:
+        return self.query.lang
+
+    @property
     def passages(self) -> list[Passage]:
-        return self.retrieval.passages
+        return self.evidence.passages
 
     def contexts(self) -> list[Context]:
         return [Context(text=p.text, title=p.title, url=p.url) for p in self.passages]
@@ -133,7 +145,9 @@ class Plan:
         if removed:
             problems.append(f"{removed} citation marker(s) naming no passage were removed")
         if unsupported:
-            problems.append(f"{unsupported} sentence(s) have no supporting passage")
+            problems.append(
+                f"{unsupported} sentence(s) were dropped: a number or name in them is not in the passage cited"
+            )
         citations = build_citations(text, self.passages)
         if not citations:
             return None
@@ -149,13 +163,7 @@ class Plan:
         )
 
     def extractive(self, started: float, notice: str | None) -> Answer:
-        query, retrieval = self.query, self.retrieval
-        text, quotes = extractive_answer(
-            self.searcher,
-            self.question if query == self.question else query,
-            retrieval,
-            display_names(query, self.searcher),
-        )
+        text, quotes = extractive_answer(self.evidence, load_weights().sentence_floor)
         self.timings["answer"] = round(time.perf_counter() - started, 4)
         if not text:
             return self.refusal(notice)
@@ -168,9 +176,14 @@ class Plan:
             contexts=self.contexts(),
             mode="extractive",
             notice=notice,
-            query=retrieval.query,
+            query=self.retrieval.query,
             timings=self.timings,
         )
+
+
+def is_answerable(evidence: Evidence) -> bool:
+    weights = load_weights()
+    return weights.answerable.probability(evidence.features) >= weights.answerable_threshold
 
 
 def plan_answer(
@@ -182,38 +195,40 @@ def plan_answer(
     use_llm: bool,
     language: str | None,
     max_tokens: int | None = None,
+    store: FactStore | None = None,
 ) -> Plan | Answer:
-    """Rewrite the question into a query, retrieve, and refuse what the corpus cannot answer (an Answer)."""
+    """Analyse the question once, retrieve, gather evidence, and refuse what the corpus cannot answer."""
     timings: dict[str, float] = {}
-    lang = language or detect_language(question)
     notice = None
-
-    query = carry_entities(searcher, question, history)
+    started = time.perf_counter()
+    query = searcher.analyzer.analyse(question, history, language)
     if use_llm and history:
         from rag.llm import rewrite_query
 
         try:
             rewritten = rewrite_query(settings, question, history)
-            query = f"{query}\n{rewritten}" if rewritten else query
+            if rewritten:
+                query.search_text = f"{query.search_text}\n{rewritten}"
         except Exception as exc:  # any endpoint failure: keep the offline rewrite
             log.warning("LLM query rewrite failed: %s: %s", exc.__class__.__name__, exc)
             notice = LLM_FAILED
             use_llm = False
 
-    started = time.perf_counter()
     retrieval = searcher.search(query, k=k)
     timings["retrieval"] = round(time.perf_counter() - started, 4)
-
-    if retrieval.unknown:
-        return refusal("unknown", lang, retrieval, timings, notice, retrieval.unknown)
-    # A question about a model the corpus knows is answered from that model's passages; the
-    # off-topic checks are for questions that name none.
-    if not retrieval.passages or (
-        not retrieval.entities
-        and (coverage(searcher, query, retrieval) < MIN_COVERAGE or retrieval.best_dense < MIN_DENSE_WITHOUT_ENTITY)
-    ):
-        return refusal("weak", lang, retrieval, timings, notice)
-    return Plan(settings, searcher, question, query, history, lang, use_llm, notice, retrieval, max_tokens, timings)
+    if query.unknown:
+        return refusal("unknown", query.lang, retrieval, timings, notice, query.unknown)
+    if not retrieval.passages:
+        return refusal("weak", query.lang, retrieval, timings, notice)
+    started = time.perf_counter()
+    evidence = gather(query, retrieval, searcher, store, load_weights())
+    timings["evidence"] = round(time.perf_counter() - started, 4)
+    if not is_answerable(evidence):
+        if query.models:
+            names = [query.model_names.get(k, k) for k in query.models[:3]]
+            return refusal("about", query.lang, retrieval, timings, notice, names, what_it_has(query, store))
+        return refusal("weak", query.lang, retrieval, timings, notice)
+    return Plan(settings, query, history, use_llm, notice, retrieval, evidence, max_tokens, timings)
 
 
 def answer_question(
@@ -225,8 +240,9 @@ def answer_question(
     use_llm: bool,
     language: str | None,
     max_tokens: int | None = None,
+    store: FactStore | None = None,
 ) -> Answer:
-    plan = plan_answer(settings, searcher, question, history, k, use_llm, language, max_tokens)
+    plan = plan_answer(settings, searcher, question, history, k, use_llm, language, max_tokens, store)
     if isinstance(plan, Answer):
         return plan
     notice = plan.notice
@@ -262,6 +278,7 @@ def answer_question_stream(
     use_llm: bool,
     language: str | None,
     max_tokens: int | None = None,
+    store: FactStore | None = None,
 ) -> Iterator[str | Answer]:
     """`answer_question` as it is written: text pieces, then the `Answer`, whose text is the pieces joined.
 
@@ -271,7 +288,7 @@ def answer_question_stream(
     fails (or stalls) before anything was sent, the extractive answer comes instead, as in
     `answer_question`; if it fails after, the answer is what was sent (less an unfinished sentence), with
     a notice. Refusals and extractive answers come in one piece."""
-    plan = plan_answer(settings, searcher, question, history, k, use_llm, language, max_tokens)
+    plan = plan_answer(settings, searcher, question, history, k, use_llm, language, max_tokens, store)
     if isinstance(plan, Answer):
         yield plan.answer
         yield plan

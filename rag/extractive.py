@@ -1,57 +1,77 @@
-"""The offline answerer: pick the sentences of the top passages that answer the question.
+"""The offline answerer: writes the answer from the evidence, in the answer's language.
 
-Each sentence is scored by meaning (embedding similarity to the question), by the
-question's words and their translations, by the models it names and, for questions
-that ask for a quantity, by carrying numbers. The best non-redundant ones are cited
-with their passage's [n]; a comparison gets a block per model.
+Attribute questions are answered from the fact store ("Vicuna-13B: parameters 13B [1]; base model
+LLaMA [2]."), with an explicit "the corpus does not state X for Y" for every asked part it lacks;
+comparisons become a table with a citation in every cell; how/why/what-is questions get whole
+sentences of the best passages, in an order that reads as one answer. A sentence in the other
+language than the answer's is shown as a quote.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from ingest.entities import family_key
-from ingest.tokenize import TermSet
-from rag.retrieve import HybridSearcher, Retrieval
+from rag.evidence import Evidence, FactHit, Scored
 from rag.sentences import Sentence, readable, split_sentences
 
-NUMERIC_Q_RE = re.compile(
-    r"\b(how (many|much|long|large|big)|when|what year|size|cost|score|number|count)\b"
-    r"|多少|几|多长|多大|何时|什么时候|哪一年|成本|花费|得分|分数",
-    re.IGNORECASE,
-)
-NUMBER_RE = re.compile(r"\d|[一二三四五六七八九十百千万亿]+[万亿]")
-MAX_SENTENCE_CHARS = 400
-JUNK_RE = re.compile(
-    r"https?://|\]\(|[{}]|^\s*[-*]?\s*(Use|Run|Install|pip|conda|git|cd|python)\b|\w+\s*=\s*\S", re.IGNORECASE
-)
+ATTRIBUTE_NAMES = {
+    "en": {
+        "developer": "developer",
+        "release_date": "release date",
+        "parameters": "parameters",
+        "base_model": "base model",
+        "architecture": "architecture",
+        "training_data": "training data",
+        "training_tokens": "training tokens",
+        "context_length": "context length",
+        "licence": "licence",
+        "languages": "languages",
+        "training_cost": "training cost",
+        "training_hardware": "training hardware",
+        "memory_requirement": "memory needed",
+    },
+    "zh": {
+        "developer": "开发者",
+        "release_date": "发布时间",
+        "parameters": "参数量",
+        "base_model": "基座模型",
+        "architecture": "架构",
+        "training_data": "训练数据",
+        "training_tokens": "训练 token 数",
+        "context_length": "上下文长度",
+        "licence": "许可证",
+        "languages": "语言",
+        "training_cost": "训练成本",
+        "training_hardware": "训练硬件",
+        "memory_requirement": "所需显存",
+    },
+}
+PHRASES = {
+    "en": {
+        "not_stated": "The corpus does not state the {attribute} of {model}.",
+        "model": "Model",
+        "not_stated_cell": "not stated",
+        "conflict": "sources disagree",
+    },
+    "zh": {
+        "not_stated": "语料库没有说明 {model} 的{attribute}。",
+        "model": "模型",
+        "not_stated_cell": "未说明",
+        "conflict": "来源不一致",
+    },
+}
+SENTENCE_LIMIT = 4
+SENTENCE_CHARS = 700
 
 
-def symbol_ratio(text: str) -> float:
-    symbols = sum(1 for c in text if not (c.isalnum() or c.isspace() or "\u4e00" <= c <= "\u9fff"))
-    return symbols / max(1, len(text))
+def phrase(lang: str, key: str, **values: str) -> str:
+    return PHRASES.get(lang, PHRASES["en"])[key].format(**values)
 
 
-SUBQUESTION_RE = re.compile(
-    r"[?？;；]|,?\s+and\s+(?=(how|what|which|when|who|where|why|on|in|with)\b)|，(?=.*[?？])", re.IGNORECASE
-)
-
-
-@dataclass(eq=False)  # compared by identity
-class Scored:
-    sentence: Sentence
-    score: float
-    entities: set[str]
-    parts: list[float]  # how well it covers each sub-question
-
-
-def sub_questions(question: str) -> list[str]:
-    """'How many tokens ..., and on how many chips?' -> two parts, each to be answered."""
-    parts = [p.strip() for p in SUBQUESTION_RE.split(question) if p and len(p.strip()) > 3]
-    return [
-        p for p in parts if p.lower() not in ("how", "what", "which", "when", "who", "where", "why", "on", "in", "with")
-    ] or [question]
+def attribute_name(lang: str, attribute: str) -> str:
+    return ATTRIBUTE_NAMES.get(lang, ATTRIBUTE_NAMES["en"]).get(attribute, attribute.replace("_", " "))
 
 
 def char_bigrams(text: str) -> set[str]:
@@ -64,62 +84,105 @@ def similar(a: str, b: str) -> bool:
     return bool(x and y) and len(x & y) / min(len(x), len(y)) > 0.6
 
 
-def score_sentences(searcher: HybridSearcher, question: str, retrieval: Retrieval) -> list[Scored]:
-    sentences = [
-        s
-        for p in retrieval.passages
-        for s in split_sentences(p)
-        if (len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row) and not s.is_table_header
+class Quotes:
+    """The exact spans each citation number quotes."""
+
+    def __init__(self) -> None:
+        self.spans: dict[int, list[Sentence]] = {}
+
+    def add(self, sentence: Sentence) -> int:
+        self.spans.setdefault(sentence.passage.n, []).append(sentence)
+        return sentence.passage.n
+
+
+# --- facts ---------------------------------------------------------------------------------------
+def fact_span(evidence: Evidence, fact) -> Sentence | None:
+    n = evidence.passage_of(fact)
+    if n is None:
+        return None
+    passage = evidence.passages[n - 1]
+    start, end = fact.start - passage.start, fact.end - passage.start
+    if start < 0 or end > len(passage.text) or passage.text[start:end] != fact.quote:
+        return None
+    return Sentence(passage, start, end)
+
+
+def cited_values(evidence: Evidence, hit: FactHit, quotes: Quotes) -> str:
+    """Each distinct value once, with the marker of the passage stating it; ⚠ where sources disagree."""
+    parts: dict[str, list[int]] = {}
+    conflict = False
+    for fact in hit.facts:
+        span = fact_span(evidence, fact)
+        if span is None:
+            continue
+        label = readable(fact.value) + (f" ({fact.qualifier})" if fact.qualifier else "")
+        n = quotes.add(span)
+        if n not in parts.setdefault(label, []):
+            parts[label].append(n)
+        conflict = conflict or fact.conflict
+    text = ", ".join(f"{label} {''.join(f'[{n}]' for n in ns)}" for label, ns in parts.items())
+    if text and conflict and len(parts) > 1:
+        text += f" ({phrase(evidence.query.lang, 'conflict')})"
+    return text
+
+
+def fact_lines(evidence: Evidence, quotes: Quotes) -> tuple[list[str], list[FactHit]]:
+    """'Model: attribute value [n]; attribute value [m].' per model, and the hits the corpus lacks."""
+    lang = evidence.query.lang
+    lines, missing = [], []
+    by_model: dict[str, list[str]] = {}
+    for hit in evidence.facts:
+        values = cited_values(evidence, hit, quotes)
+        if values:
+            by_model.setdefault(hit.model, []).append(f"{attribute_name(lang, hit.attribute)} {values}")
+        else:
+            missing.append(hit)
+    for model, items in by_model.items():
+        name = evidence.query.model_names.get(model, model)
+        sep = "；" if lang == "zh" else "; "
+        lines.append(f"{name}{'：' if lang == 'zh' else ': '}{sep.join(items)}{'。' if lang == 'zh' else '.'}")
+    return lines, missing
+
+
+def not_stated(evidence: Evidence, missing: Sequence[FactHit]) -> list[str]:
+    lang = evidence.query.lang
+    return [
+        phrase(
+            lang,
+            "not_stated",
+            attribute=attribute_name(lang, h.attribute),
+            model=evidence.query.model_names.get(h.model, h.model),
+        )
+        for h in missing
     ]
-    if not sentences:
-        return []
-    concepts = searcher.concepts(question)
-    total_weight = sum(w for _, w in concepts) or 1.0
-    parts = sub_questions(question)
-    part_concepts = [searcher.concepts(p) for p in parts] if len(parts) > 1 else []
-    numeric = bool(NUMERIC_Q_RE.search(question))
-    wanted = set(retrieval.entities) | {family_key(k) for k in retrieval.entities}
-    # A table row is judged with its header, so "GPT-4 | 1.76T" still says what 1.76T is.
-    texts = [readable((s.table_header + "\n" if s.is_table_row else "") + s.text) for s in sentences]
-    vectors = searcher.encode_cached([question] + texts)
-    dense = vectors[1:] @ vectors[0]
-    scored = []
-    for sentence, text, sim in zip(sentences, texts, dense):
-        tokens = TermSet(text)
-        lexical = sum(w for options, w in concepts if tokens.any_of(options)) / total_weight
-        named = {k for key in searcher.gazetteer.find(text) for k in (key, family_key(key))}
-        in_scope = bool(wanted & set(sentence.passage.entities))
-        entity = len(wanted & named) / len(wanted) if wanted else 0.0
-        if in_scope:  # a sentence under a heading or in a passage about the model is about it too
-            entity = max(entity, 0.5)
-        score = 0.35 * float(sim) + 0.45 * lexical + 0.15 * entity
-        if numeric and NUMBER_RE.search(text):
-            score += 0.08
-        if wanted and not in_scope and not entity:
-            score -= 0.2  # about some other model
-        if text.rstrip().endswith(("?", "？")):
-            score -= 0.15  # a question (an FAQ heading) is not an answer
-        if JUNK_RE.search(text) or (symbol_ratio(text) > 0.15 and not sentence.is_table_row):
-            score -= 0.15  # code, markup, link lists: rarely an answer
-        part_scores = []
-        for groups in part_concepts:
-            weight = sum(w for _, w in groups) or 1.0
-            part_scores.append(sum(w for options, w in groups if tokens.any_of(options)) / weight)
-        score -= 0.01 * (sentence.passage.n - 1)  # slight trust in the retrieval order
-        if len(text) < 15:
-            score -= 0.1  # fragments and headings rarely answer anything
-        scored.append(Scored(sentence, score, named, part_scores))
-    return sorted(scored, key=lambda s: -s.score)
 
 
-def pick(scored: list[Scored], limit: int, max_chars: int, floor: float) -> list[Scored]:
+def comparison_table(evidence: Evidence, quotes: Quotes) -> str:
+    """A markdown table: one row per model, one column per asked attribute, a cited value per cell."""
+    lang = evidence.query.lang
+    attributes = list(dict.fromkeys(h.attribute for h in evidence.facts))
+    header = [phrase(lang, "model"), *(attribute_name(lang, a) for a in attributes)]
+    rows = []
+    for model in dict.fromkeys(h.model for h in evidence.facts):
+        cells = []
+        for attribute in attributes:
+            hit = next(h for h in evidence.facts if h.model == model and h.attribute == attribute)
+            cells.append(cited_values(evidence, hit, quotes) or phrase(lang, "not_stated_cell"))
+        rows.append([evidence.query.model_names.get(model, model), *cells])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- sentences -----------------------------------------------------------------------------------
+def pick(scored: list[Scored], limit: int, max_chars: int, floor: float, taken: Sequence[Scored] = ()) -> list[Scored]:
+    """The best non-redundant sentences; first the best one for each part of a multi-part question."""
     chosen: list[Scored] = []
     used = 0
-    # First the best sentence for each part of a multi-part question, then the best overall.
     n_parts = len(scored[0].parts) if scored else 0
     firsts = []
     for i in range(n_parts):
-        covering = [s for s in scored if s.parts[i] > 0 and s.score >= floor * 0.7]
+        covering = [s for s in scored if s.parts[i] > 0 and s.score >= floor - 1.0]
         if covering:
             firsts.append(max(covering, key=lambda s: (s.parts[i], s.score)))
     ordered = list(dict.fromkeys(firsts + scored).keys()) if firsts else scored
@@ -129,7 +192,7 @@ def pick(scored: list[Scored], limit: int, max_chars: int, floor: float) -> list
         if item.score < floor and item not in firsts:
             continue
         text = item.sentence.text
-        if any(similar(text, c.sentence.text) for c in chosen):
+        if any(similar(text, c.sentence.text) for c in [*chosen, *taken]):
             continue
         if used + len(text) > max_chars and chosen:
             continue
@@ -153,45 +216,85 @@ def with_continuation(sentence: Sentence, max_chars: int = 350) -> list[Sentence
     return out
 
 
-def render(items: list[Scored]) -> str:
+def table_row_text(sentence: Sentence) -> str:
+    """A table row as 'column value, column value': the row alone does not say what its cells are."""
+    cells = [c.strip() for c in sentence.text.strip().strip("|").split("|")]
+    header = [c.strip() for c in sentence.table_header.strip().strip("|").split("|")] if sentence.table_header else []
+    if len(header) == len(cells):
+        return ", ".join(f"{readable(h)} {readable(c)}" if h else readable(c) for h, c in zip(header, cells) if c)
+    return ", ".join(readable(c) for c in cells if c)
+
+
+def sentence_text(sentence: Sentence, lang: str) -> str:
+    text = table_row_text(sentence) if sentence.is_table_row else readable(sentence.text)
+    from ingest.chunk import detect_language
+
+    if detect_language(text) != lang and not sentence.is_table_row:
+        return f"“{text}”"  # the source's own words, in the other language
+    return text
+
+
+def in_reading_order(items: list[Scored]) -> list[Scored]:
+    """Sentences of one passage in the order the passage has them, passages by their best sentence."""
+    first_seen: dict[int, int] = {}
+    for i, item in enumerate(items):
+        first_seen.setdefault(item.sentence.passage.n, i)
+    return sorted(items, key=lambda s: (first_seen[s.sentence.passage.n], s.sentence.start))
+
+
+def render(items: list[Scored], lang: str, quotes: Quotes) -> str:
     parts = []
-    for item in items:
+    for item in in_reading_order(items):
         for s in with_continuation(item.sentence):
-            text = readable(s.text)
-            if s.is_table_row and s.table_header:
-                text = f"{readable(s.table_header)} → {text}"
-            parts.append(f"{text} [{s.passage.n}]")
+            parts.append(f"{sentence_text(s, lang)} [{quotes.add(s)}]")
     return " ".join(parts)
 
 
-def extractive_answer(
-    searcher: HybridSearcher, question: str, retrieval: Retrieval, names: dict[str, str]
-) -> tuple[str, dict[int, list[Sentence]]]:
-    """The answer text with [n] markers, and the sentences quoted for each n."""
-    scored = score_sentences(searcher, question, retrieval)
+def best_sentences(evidence: Evidence, floor_share: float, limit: int, max_chars: int) -> list[Scored]:
+    scored = evidence.sentences
     if not scored:
-        return "", {}
-    best = scored[0].score
-    if retrieval.per_entity and len(retrieval.per_entity) >= 2:
-        blocks, chosen_all = [], []
-        for key, numbers in retrieval.per_entity.items():
-            family = {key, family_key(key)}
-            own = [
-                s
-                for s in scored
-                if s.sentence.passage.n in numbers
-                and (family & s.entities or family & set(s.sentence.passage.entities))
-            ]
-            chosen = pick(own, 3, 500, floor=best * 0.5)
-            chosen_all += chosen
-            if chosen:
-                blocks.append(f"**{names.get(key, key)}**: {render(chosen)}")
-        text = "\n\n".join(blocks)
+        return []
+    # Sentences in the answer's language are preferred when nearly as good as the best overall.
+    floor = scored[0].score - abs(scored[0].score) * (1 - floor_share) - 0.5
+    return pick(scored, limit, max_chars, floor)
+
+
+def comparison_blocks(evidence: Evidence, quotes: Quotes, floor_share: float) -> list[str]:
+    blocks = []
+    lang = evidence.query.lang
+    scored = evidence.sentences
+    best = scored[0].score if scored else 0.0
+    for key in evidence.query.models[:4]:
+        family = {key, family_key(key)}
+        own = [s for s in scored if family & s.entities or family & set(s.sentence.passage.entities)]
+        chosen = pick(own, 2, 400, floor=best - abs(best) * (1 - floor_share) - 1.0)
+        if chosen:
+            blocks.append(f"**{evidence.query.model_names.get(key, key)}**: {render(chosen, lang, quotes)}")
+    return blocks
+
+
+def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str, dict[int, list[Sentence]]]:
+    """The answer text with [n] markers, and the spans quoted for each n."""
+    query, quotes = evidence.query, Quotes()
+    found = [h for h in evidence.facts if h.facts]
+    if query.compare and found:
+        text = comparison_table(evidence, quotes)
+        if len(set(h.attribute for h in found)) < len(query.attributes) or not query.attributes:
+            text += "\n\n" + "\n\n".join(comparison_blocks(evidence, quotes, floor_share))
+        return text.strip(), quotes.spans
+    if query.compare:
+        blocks = comparison_blocks(evidence, quotes, floor_share)
+        return "\n\n".join(blocks), quotes.spans
+    pieces: list[str] = []
+    if found:
+        lines, missing = fact_lines(evidence, quotes)
+        pieces += lines
+        extra = best_sentences(evidence, floor_share, 2, 400)
+        if extra:
+            pieces.append(render(extra, query.lang, quotes))
+        pieces += not_stated(evidence, missing)
     else:
-        chosen_all = pick(scored, 4, 700, floor=best * 0.7)
-        text = render(chosen_all)
-    quotes: dict[int, list[Sentence]] = {}
-    for item in chosen_all:
-        for sentence in with_continuation(item.sentence):
-            quotes.setdefault(sentence.passage.n, []).append(sentence)
-    return text, quotes
+        chosen = best_sentences(evidence, floor_share, SENTENCE_LIMIT, SENTENCE_CHARS)
+        if chosen:
+            pieces.append(render(chosen, query.lang, quotes))
+    return " ".join(p for p in pieces if p), quotes.spans

@@ -167,7 +167,9 @@ class Atlas:
         started = time.perf_counter()
         question, turns, k, use_llm = self._arguments(question, history, k, use_llm)
         view = self.current()
-        answer = answer_question(self.settings, view.searcher, question, turns, k, use_llm, language, max_tokens)
+        answer = answer_question(
+            self.settings, view.searcher, question, turns, k, use_llm, language, max_tokens, view.index.facts
+        )
         answer.timings["total"] = round(time.perf_counter() - started, 4)
         return answer
 
@@ -190,7 +192,7 @@ class Atlas:
         question, turns, k, use_llm = self._arguments(question, history, k, use_llm)
         view = self.current()
         for item in answer_question_stream(
-            self.settings, view.searcher, question, turns, k, use_llm, language, max_tokens
+            self.settings, view.searcher, question, turns, k, use_llm, language, max_tokens, view.index.facts
         ):
             if isinstance(item, Answer):
                 item.timings["total"] = round(time.perf_counter() - started, 4)

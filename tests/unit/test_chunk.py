@@ -89,3 +89,31 @@ def test_plain_text_headings_are_detected() -> None:
 def test_language_detection() -> None:
     assert detect_language("Vicuna is trained on ShareGPT") == "en"
     assert detect_language("Vicuna 使用 ShareGPT 的对话进行训练") == "zh"
+
+
+def test_plain_text_name_and_description_lines_all_reach_a_chunk() -> None:
+    """In scraped text a model's name and its one-line description both stand alone: the name heads
+    the description, and neither line is lost to the section breadcrumb alone."""
+    text = (
+        "国内开源模型\n\n"
+        "Otter-3B\n\n某实验室开源的3B对话模型\n\n"
+        "Heron\n\n使用12万条中文指令微调的7B模型\n\n"
+        "Gull-13B\n\n在2T token上预训练的13B基座模型"
+    )
+    chunks = chunk_document(doc(text), chunk_chars=300, markdown=False)
+    for c in chunks:
+        assert text[c.start : c.end] == c.text
+    joined = "\n".join(c.text for c in chunks)
+    for line in text.split("\n\n"):
+        assert line in joined, line
+    heron = next(c for c in chunks if "使用12万条中文指令微调的7B模型" in c.text)
+    assert heron.section == ["Heron"] and heron.text.startswith("Heron")
+    gull = next(c for c in chunks if "在2T token上预训练的13B基座模型" in c.text)
+    assert gull.section == ["Gull-13B"]
+    otter = next(c for c in chunks if "某实验室开源的3B对话模型" in c.text)
+    assert otter.section == ["Otter-3B"] and "国内开源模型" in otter.text  # the odd line heads the run
+
+
+def test_markdown_headings_stay_out_of_chunk_text() -> None:
+    chunks = chunk_document(doc(MARKDOWN), chunk_chars=300)
+    assert not any(c.text.lstrip().startswith("#") for c in chunks)

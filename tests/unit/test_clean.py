@@ -126,3 +126,118 @@ def test_cleaning_report_counts_removed_characters() -> None:
 
 def test_seed_files_are_shipped() -> None:
     assert len(SEEDS) == 5 and all(Path(p).stat().st_size > 1000 for p in SEEDS)
+
+
+# A scraped list of names, each with a one-line description, then a page footer. Written for this test.
+NAME_LIST = """收录的开源模型如下,每个名字下面一行是它的简介:
+
+Otter-3B
+
+某实验室开源的3B对话模型,基于Pythia训练
+
+Heron
+
+使用12万条中文指令微调的7B模型
+
+Gull-13B
+
+在2T token上预训练的13B基座模型,支持8K上下文
+
+这是一段足够长的正文段落,用来检查重复出现的段落在清洗之后只会保留第一次出现的那一份内容。
+
+这是一段足够长的正文段落,用来检查重复出现的段落在清洗之后只会保留第一次出现的那一份内容。
+
+手机扫一扫阅读
+
+马上
+转发
+
+官方公众账号
+
+返回
+顶部"""
+
+
+def test_name_and_description_lines_stay_while_the_footer_goes() -> None:
+    report = CleanReport()
+    out = clean_lines(NAME_LIST, set(), set(), report)
+    for line in ("Otter-3B", "某实验室开源的3B对话模型,基于Pythia训练", "Heron", "使用12万条中文指令微调的7B模型"):
+        assert line in out.split("\n"), line
+    assert "在2T token上预训练的13B基座模型,支持8K上下文" in out
+    assert out.count("用来检查重复出现的段落") == 1
+    for noise in ("扫一扫", "马上", "转发", "公众账号", "返回", "顶部"):
+        assert noise not in out, noise
+    assert report.removed["inside widget"] > 0 and report.removed["repeated paragraph"] > 0
+
+
+def test_short_lines_between_noise_are_noise_but_not_far_from_it() -> None:
+    widget = "正文说明这是一个足够长的内容行,不会被当作噪声。\n\n点赞\n\n确定\n取消\n\n收藏\n\nAlpha\n\nBeta"
+    out = clean_lines(widget, set(), set(), CleanReport())
+    assert "确定" not in out and "取消" not in out
+    assert "Alpha" not in out and "Beta" not in out  # short lines after noise that end the page: a footer
+    assert "正文说明" in out
+    long_run = "正文内容在这里,这是一个足够长的句子。\n\n点赞\n\nA1\n\nB2\n\nC3\n\nD4\n\n收藏"
+    kept = clean_lines(long_run, set(), set(), CleanReport())
+    assert all(x in kept for x in ("A1", "B2", "C3", "D4"))  # four short lines are a list, not a widget
+    headed = "正文内容在这里,这是一个足够长的句子。\n\n点赞\n\n## 参考\n\n收藏"
+    assert "## 参考" in clean_lines(headed, set(), set(), CleanReport())
+
+
+def test_front_matter_is_metadata_not_a_template() -> None:
+    card = "---\nlicense: mit\npipeline_tag: text-generation\n---\n\n# Model {}\n\nFooter line of a site"
+    cards = [card.format(n) for n in range(4)]
+    shared = template_lines(cards)
+    assert "Footer line of a site" in shared
+    assert "license: mit" not in shared and "pipeline_tag: text-generation" not in shared
+    out = clean_lines(cards[0] + "\n\nlicense: mit", {"license: mit"}, set(), CleanReport())
+    assert out.startswith("---\nlicense: mit\npipeline_tag: text-generation\n---")
+    assert out.count("license: mit") == 1  # the same line outside the front matter is still a template
+
+
+def test_code_blocks_keep_settings_and_measurements_only() -> None:
+    md = """## Training
+
+We trained the adapter with:
+
+```bash
+# the run from the paper
+python train.py \\
+    --base_model 'org/base-7b' \\
+    --epochs=4 \\
+    --rank 32 \\
+    --fp16
+```
+
+```python
+import torch
+from lib import Model
+
+model = Model.load("org/base-7b")
+print(model)
+```
+
+```
+Score - setting
+3.1415 - 7B, int8
+2.7182 - 13B, int4
+```
+
+```bibtex
+@article{x,
+  year = 2023,
+}
+```
+
+```bash
+python train.py \\
+    --epochs=4
+```
+"""
+    out = clean_markdown(md)
+    assert "--epochs=4" in out and "--rank 32" in out and "python train.py" in out
+    assert out.count("--epochs=4") == 1  # a setting repeated in a later block is kept once
+    assert "3.1415 - 7B, int8" in out and "Score - setting" in out  # a table of scores keeps its header
+    assert "the run from the paper" not in out  # comments go
+    assert "import torch" not in out and "Model.load" not in out  # code without settings goes
+    assert "year" not in out and "@article" not in out  # citations go
+    assert "```" not in out

@@ -1,0 +1,261 @@
+"""Evidence for one analysed question: the fact-store values it asks for, the passages that hold
+them, and every candidate sentence of the retrieved passages scored by the fitted sentence model.
+Also the features the fitted answerability model judges, so that an answer is given only when
+some passage or fact answers what was asked about the model named."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ingest.chunk import detect_language
+from ingest.entities import family_key
+from ingest.tokenize import TermSet
+from rag.query import Query
+from rag.schema import Passage
+from rag.sentences import Sentence, readable, split_sentences
+from rag.weights import Weights
+
+if TYPE_CHECKING:
+    from ingest.facts import Fact, FactStore
+    from ingest.index import Index
+    from rag.retrieve import CachedEncoder, HybridSearcher, Retrieval
+
+NUMBER_RE = re.compile(r"\d|[一二三四五六七八九十百千万亿]+[万亿]")
+MAX_SENTENCE_CHARS = 400
+JUNK_RE = re.compile(
+    r"https?://|\]\(|[{}]|^\s*[-*]?\s*(Use|Run|Install|pip|conda|git|cd|python)\b|\w+\s*=\s*\S", re.IGNORECASE
+)
+# Example outputs printed in a README ("User: ... / Assistant: ..."), prompts and transcripts
+# are not statements of the source about a model.
+EXAMPLE_RE = re.compile(r"^\s*(user|assistant|human|bot|input|output|response|instruction|问|答|用户)\s*[:：]", re.I)
+MAX_FACT_PASSAGES = 3
+
+
+def symbol_ratio(text: str) -> float:
+    symbols = sum(1 for c in text if not (c.isalnum() or c.isspace() or "\u4e00" <= c <= "\u9fff"))
+    return symbols / max(1, len(text))
+
+
+@dataclass(eq=False)  # compared by identity
+class Scored:
+    sentence: Sentence
+    score: float  # the sentence model's logit
+    entities: set[str]
+    parts: list[float]  # how well it covers each sub-question
+    coverage: float  # share of the question's concepts it holds
+    dense: float
+    language: str
+    in_scope: bool
+
+
+@dataclass
+class FactHit:
+    model: str  # gazetteer key named in the question
+    attribute: str
+    facts: list[Fact]
+
+
+@dataclass
+class Evidence:
+    query: Query
+    passages: list[Passage]  # numbered 1..n: fact-bearing chunks first, then the retrieved ones
+    sentences: list[Scored]  # best first
+    facts: list[FactHit] = field(default_factory=list)  # one per (model, attribute) asked, maybe empty
+    fact_passage: dict[tuple[str, int, int], int] = field(default_factory=dict)  # fact span -> passage n
+    features: dict[str, float] = field(default_factory=dict)
+
+    def passage_of(self, fact: Fact) -> int | None:
+        return self.fact_passage.get((fact.doc_id, fact.start, fact.end))
+
+
+def concept_share(tokens: TermSet, concepts: Sequence[tuple[frozenset[str], float]]) -> float:
+    total = sum(w for _, w in concepts)
+    return sum(w for options, w in concepts if tokens.any_of(set(options))) / total if total else 0.0
+
+
+def sentence_features(
+    query: Query, sentence: Sentence, text: str, similarity: float, named: set[str], fact_values: Sequence[str]
+) -> tuple[dict[str, float], TermSet]:
+    tokens = TermSet(text)
+    wanted = query.families
+    in_scope = bool(wanted & set(sentence.passage.entities))
+    entity = len(wanted & named) / len(wanted) if wanted else 0.0
+    return {
+        "dense": similarity,
+        "lexical": concept_share(tokens, query.concepts),
+        "entity": entity,
+        "in_scope": float(in_scope),
+        "other_model": float(bool(wanted) and not in_scope and not entity and bool(named)),
+        "number": float(query.numeric and bool(NUMBER_RE.search(text))),
+        "question": float(text.rstrip().endswith(("?", "？"))),
+        "junk": float(
+            bool(JUNK_RE.search(text) or EXAMPLE_RE.search(text))
+            or (symbol_ratio(text) > 0.15 and not sentence.is_table_row)
+        ),
+        "short": float(len(text) < 15),
+        "rank": float(sentence.passage.n - 1),
+        "same_language": float(detect_language(text) == query.question_lang),
+        "table_row": float(sentence.is_table_row),
+        "fact": float(any(v and v in sentence.text for v in fact_values)),
+    }, tokens
+
+
+def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:
+    return [
+        s
+        for p in passages
+        for s in split_sentences(p)
+        if (len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row) and not s.is_table_header
+    ]
+
+
+def score_sentences(
+    query: Query,
+    passages: Sequence[Passage],
+    encoder: CachedEncoder,
+    searcher: HybridSearcher,
+    weights: Weights,
+    fact_values: Sequence[str] = (),
+    keep_features: bool = False,
+) -> list[Scored]:
+    sentences = candidate_sentences(passages)
+    if not sentences:
+        return []
+    # A table row is judged with its header, so "GPT-4 | 1.76T" still says what 1.76T is.
+    texts = [readable((s.table_header + "\n" if s.is_table_row else "") + s.text) for s in sentences]
+    vectors = encoder.encode([query.search_text] + texts)
+    dense = vectors[1:] @ vectors[0]
+    scored = []
+    for sentence, text, sim in zip(sentences, texts, dense):
+        named = {k for key in searcher.gazetteer.find(text) for k in (key, family_key(key))}
+        features, tokens = sentence_features(query, sentence, text, float(sim), named, fact_values)
+        parts = [concept_share(tokens, groups) for groups in query.part_concepts]
+        item = Scored(
+            sentence,
+            weights.sentence.logit(features),
+            named,
+            parts,
+            features["lexical"],
+            float(sim),
+            detect_language(sentence.text),
+            bool(features["in_scope"]),
+        )
+        if keep_features:
+            item.features = features  # type: ignore[attr-defined]  # for fitting only
+        scored.append(item)
+    return sorted(scored, key=lambda s: -s.score)
+
+
+def lookup_facts(query: Query, store: FactStore | None) -> list[FactHit]:
+    if store is None or not query.models or not query.attributes:
+        return []
+    hits = []
+    for key in query.models[:4]:
+        name = query.model_names.get(key, key)
+        if store.sheet(name) is None and store.sheet(key) is None:
+            continue  # a name the gazetteer knows but no fact is about (INT4, A100)
+        for attribute in query.attributes:
+            facts = store.get(name, attribute) or store.get(key, attribute)
+            hits.append(FactHit(key, attribute, facts[:4]))
+    return hits
+
+
+def fact_passages(hits: Sequence[FactHit], index: Index) -> list[tuple[Fact, dict]]:
+    """The chunk that holds each cited fact span (the first fitting one), at most a few."""
+    out: list[tuple[Fact, dict]] = []
+    seen_rows: set[int] = set()
+    for hit in hits:
+        for fact in hit.facts:
+            rows = index.rows_covering(fact.doc_id, fact.start, fact.end)
+            if not rows:
+                continue
+            if rows[0] not in seen_rows and len(seen_rows) >= MAX_FACT_PASSAGES:
+                continue
+            seen_rows.add(rows[0])
+            out.append((fact, {"row": rows[0]}))
+    return out
+
+
+def gather(
+    query: Query,
+    retrieval: Retrieval,
+    searcher: HybridSearcher,
+    store: FactStore | None,
+    weights: Weights,
+    keep_features: bool = False,
+) -> Evidence:
+    hits = lookup_facts(query, store)
+    located = fact_passages(hits, searcher.index)
+    rows = list(dict.fromkeys(spec["row"] for _, spec in located))
+    records = {r["row"]: r for r in searcher.index.chunks(rows)}
+    passages: list[Passage] = []
+    by_chunk: dict[str, int] = {}
+    for row in rows:
+        rec = records[row]
+        if rec["chunk_id"] in by_chunk:
+            continue
+        passages.append(
+            Passage(
+                n=len(passages) + 1,
+                chunk_id=rec["chunk_id"],
+                doc_id=rec["doc_id"],
+                title=rec["title"],
+                url=rec["url"],
+                section=rec["section"],
+                language=rec["language"],
+                start=rec["start"],
+                end=rec["end"],
+                text=rec["text"],
+                context=rec["context"],
+                score=0.0,
+                entities=rec["entities"],
+            )
+        )
+        by_chunk[rec["chunk_id"]] = len(passages)
+    for p in retrieval.passages:
+        if p.chunk_id not in by_chunk:
+            passages.append(p.model_copy(update={"n": len(passages) + 1}))
+            by_chunk[p.chunk_id] = len(passages)
+    fact_passage = {}
+    for fact, spec in located:
+        fact_passage[(fact.doc_id, fact.start, fact.end)] = by_chunk[records[spec["row"]]["chunk_id"]]
+    values = [f.value for hit in hits for f in hit.facts]
+    sentences = score_sentences(query, passages, searcher.encoder, searcher, weights, values, keep_features)
+    evidence = Evidence(query, passages, sentences, hits, fact_passage)
+    evidence.features = answerable_features(query, evidence, retrieval)
+    return evidence
+
+
+def evidence_df(query: Query, term: str) -> bool:
+    return term in query.known_terms
+
+
+def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) -> dict[str, float]:
+    text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in evidence.passages))
+    coverage = concept_share(text, query.concepts) if query.concepts else float(bool(query.models))
+    about = [s for s in evidence.sentences if s.in_scope or not query.models]
+    pairs = list(evidence.facts)
+    # A concept no passage holds, weighted by how rare it is: "weather", "lottery", "learning rate".
+    missing = [w for options, w in query.concepts if not text.any_of(set(options))]
+    top = max((w for _, w in query.concepts), default=0.0)
+    rarest_found = next((text.any_of(set(o)) for o, w in query.concepts if w == top), False) if top else True
+    absent = sum(w for options, w in query.concepts if not any(evidence_df(query, o) for o in options))
+    total = sum(w for _, w in query.concepts)
+    return {
+        "best_sentence_dense": max((s.dense for s in about), default=0.0),
+        "unknown_words": absent / total if total else 0.0,
+        "coverage": coverage,
+        "best_sentence_coverage": max((s.coverage for s in about), default=0.0),
+        "best_dense": retrieval.best_dense,
+        "best_sentence": max((s.score for s in evidence.sentences), default=-10.0) / 10.0,
+        "named_model": float(bool(query.models)),
+        "attribute_asked": float(bool(query.attributes)),
+        "attribute_found": (sum(1 for h in pairs if h.facts) / len(pairs)) if pairs else 0.0,
+        "concepts": math.log1p(len(query.concepts)),
+        "missing_rarest": max(missing, default=0.0) / 10.0,
+        "rarest_found": float(rarest_found),
+    }

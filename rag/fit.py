@@ -1,0 +1,144 @@
+"""Fit the answerer's weights on training question sets and write rag/data/weights.json.
+
+    python -m rag.fit [QA.jsonl ...]        # default: ../shared/eval/train.jsonl + tests/data/qa/train_*.jsonl
+
+1. Retrieval: the fusion constants (RRF k, model bonus, other-language admission share) by grid
+   search for the best evidence recall@5.
+2. Sentences: a logistic regression telling sentences that hold an expected fact or evidence string
+   from the rest, over the features of rag/weights.py.
+3. Answerability: a logistic regression telling answerable from unanswerable questions, over the
+   evidence features (questions naming a model the corpus never mentions are refused by rule and
+   left out).
+4. The sentence floor, by grid search for the best fact coverage.
+
+Never fit on the reporting sets (dev, tests/data/qa/unseen.jsonl): the point is to measure on them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rag.qa_sets import load_qa, norm
+from rag.schema import Turn
+from rag.weights import ANSWERABLE_FEATURES, SENTENCE_FEATURES, WEIGHTS_FILE, Logistic, RetrievalWeights, Weights
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SETS = [
+    ROOT.parent / "shared" / "eval" / "train.jsonl",
+    *sorted((ROOT / "tests" / "data" / "qa").glob("train_*.jsonl")),
+]
+REPORTING_ONLY = ("dev.jsonl", "unseen.jsonl")
+
+
+def history_of(row: dict[str, Any]) -> list[Turn]:
+    return [Turn.model_validate(t) for t in row.get("history") or []]
+
+
+def hit(strings: list[list[str]], text: str) -> float:
+    found = norm(text)
+    return sum(any(norm(a) in found for a in group) for group in strings) / len(strings) if strings else 1.0
+
+
+def fit_logistic(rows: list[dict[str, float]], labels: list[int], names: tuple[str, ...], c: float) -> Logistic:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    model.fit([[r.get(n, 0.0) for n in names] for r in rows], labels)
+    return Logistic(
+        coefficients={n: round(float(w), 4) for n, w in zip(names, model.coef_[0])},
+        intercept=round(float(model.intercept_[0]), 4),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rag.evidence import gather
+    from rag.extractive import extractive_answer
+    from rag.service import Atlas
+    from rag.settings import RagSettings
+
+    paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])] or DEFAULT_SETS
+    if any(p.name in REPORTING_ONLY for p in paths):
+        raise SystemExit(f"{', '.join(REPORTING_ONLY)} are for reporting only; fit on training sets.")
+    rows = [row for p in paths for row in load_qa(p)]
+    settings = RagSettings(llm_base_url=None)
+    atlas = Atlas.load(settings, build_if_missing=True)
+    view = atlas.current()
+    searcher, store = view.searcher, view.index.facts
+    weights = Weights(fitted_on=[p.name for p in paths])
+    k = settings.top_k
+    queries = [(row, searcher.analyzer.analyse(row["question"], history_of(row))) for row in rows]
+    answerable = [(row, q) for row, q in queries if row["type"] != "unanswerable"]
+
+    # 1. retrieval constants
+    best: tuple[float, RetrievalWeights] | None = None
+    for rrf_k, bonus, admit in itertools.product((5, 10, 20, 40), (0.0, 0.05, 0.1, 0.2), (0.4, 0.6, 0.8, 1.01)):
+        searcher.weights = RetrievalWeights(rrf_k=rrf_k, entity_bonus=bonus, admit_ratio=admit)
+        recall = 0.0
+        for row, q in answerable:
+            texts = [p.text for p in searcher.search(q, k).passages]
+            recall += sum(any(norm(a) in norm(t) for t in texts for a in g) for g in row["evidence"]) / max(
+                1, len(row["evidence"])
+            )
+        recall /= len(answerable)
+        if best is None or recall > best[0] + 1e-9:
+            best = (recall, searcher.weights)
+    assert best is not None
+    weights.retrieval = searcher.weights = best[1]
+    print(f"retrieval: {best[1].model_dump()} recall@{k}={best[0]:.3f}")
+
+    # 2. sentences
+    features, labels = [], []
+    gathered = []
+    for row, q in queries:
+        retrieval = searcher.search(q, k)
+        evidence = gather(q, retrieval, searcher, store, weights, keep_features=True)
+        gathered.append((row, q, retrieval, evidence))
+        if row["type"] == "unanswerable":
+            continue
+        wanted = [norm(a) for g in row["facts"] + row["evidence"] for a in g if norm(a)]
+        for s in evidence.sentences:
+            text = norm(s.sentence.text)
+            features.append(s.features)  # type: ignore[attr-defined]
+            labels.append(int(any(w in text for w in wanted)))
+    weights.sentence = fit_logistic(features, labels, SENTENCE_FEATURES, c=1.0)
+    print(f"sentences: {sum(labels)} of {len(labels)} positive; {weights.sentence.model_dump()}")
+
+    # 3. answerability, on evidence rescored with the fitted sentence model
+    a_rows, a_labels = [], []
+    for i, (row, q, retrieval, _) in enumerate(gathered):
+        evidence = gather(q, retrieval, searcher, store, weights)
+        gathered[i] = (row, q, retrieval, evidence)
+        if q.unknown:
+            continue
+        a_rows.append(evidence.features)
+        a_labels.append(int(row["type"] != "unanswerable"))
+    weights.answerable = fit_logistic(a_rows, a_labels, ANSWERABLE_FEATURES, c=10.0)
+    correct = sum((weights.answerable.probability(f) >= 0.5) == bool(y) for f, y in zip(a_rows, a_labels))
+    print(f"answerable: {correct}/{len(a_labels)} right on training; {weights.answerable.model_dump()}")
+
+    # 4. the sentence floor
+    best_floor = (-1.0, weights.sentence_floor)
+    for floor in (0.5, 0.6, 0.7, 0.8, 0.9):
+        coverage = [
+            hit(row["facts"], extractive_answer(evidence, floor)[0])
+            for row, _, _, evidence in gathered
+            if row["type"] != "unanswerable"
+        ]
+        mean = sum(coverage) / len(coverage)
+        if mean > best_floor[0] + 1e-9:
+            best_floor = (mean, floor)
+    weights.sentence_floor = best_floor[1]
+    print(f"sentence floor: {best_floor[1]} fact coverage={best_floor[0]:.3f}")
+
+    WEIGHTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    WEIGHTS_FILE.write_text(json.dumps(weights.model_dump(), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {WEIGHTS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

