@@ -83,10 +83,39 @@ def drop_invalid_markers(answer: str, valid: set[int]) -> tuple[str, int]:
     return INVALID_MARKER_RE.sub(keep, answer), removed
 
 
+NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*")
+
+
+def alnum(text: str) -> str:
+    return re.sub(r"[^a-z0-9\u4e00-\u9fff]", "", text.lower())
+
+
+def grounded(sentence: str, numbers: set[int], passages: list[Passage]) -> bool:
+    """Every number and model name of a cited sentence occurs in a passage it cites: an LLM sentence that
+    puts a figure or a name on a passage that does not hold it is not supported by that citation."""
+    from ingest.despin import despin
+    from ingest.entities import looks_like_name
+
+    cited = [p.text for p in passages if p.n in numbers]
+    if not cited:
+        return True
+    body = despin(MARKER_RE.sub("", sentence))
+    source = despin("\n".join(cited))
+    digits = source.replace(",", "")
+    if any(n.replace(",", "") not in digits for n in NUMBER_RE.findall(body)):
+        return False
+    flat = alnum(source)
+    return all(alnum(t) in flat for t in NAME_RE.findall(body) if looks_like_name(t))
+
+
 def check_claim(sentence: str, numbers: set[int], passages: list[Passage], min_support: float) -> tuple[str, bool]:
     """A sentence with a marker added when it has none and a passage supports it; False when none does.
+    A cited sentence with a number or model name its passages lack is dropped (returned empty, False).
     Only the sentence's end changes, so text before its end punctuation is final once written."""
-    if numbers or len(tokenize(sentence)) < 3:
+    if numbers:
+        return (sentence, True) if grounded(sentence, numbers, passages) else ("", False)
+    if len(tokenize(sentence)) < 3:
         return sentence, True
     words = set(tokenize(sentence))
     support = max(((overlap(words, set(tokenize(p.text))), p.n) for p in passages), default=(0.0, 0))
@@ -99,9 +128,10 @@ def check_claim(sentence: str, numbers: set[int], passages: list[Passage], min_s
 
 
 def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) -> tuple[str, int, int]:
-    """Remove markers naming no passage; add one to unmarked sentences a passage supports.
+    """Remove markers naming no passage; add one to unmarked sentences a passage supports; drop cited
+    sentences whose numbers or model names the cited passages lack.
 
-    Returns the fixed text, the number of markers removed and of sentences left unsupported."""
+    Returns the fixed text, the number of markers removed and of sentences left unsupported or dropped."""
     answer, removed = drop_invalid_markers(answer, {p.n for p in passages})
     unsupported = 0
     pieces = []

@@ -5,7 +5,6 @@ some passage or fact answers what was asked about the model named."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ JUNK_RE = re.compile(
 # Example outputs printed in a README ("User: ... / Assistant: ..."), prompts and transcripts
 # are not statements of the source about a model.
 EXAMPLE_RE = re.compile(r"^\s*(user|assistant|human|bot|input|output|response|instruction|问|答|用户)\s*[:：]", re.I)
-MAX_FACT_PASSAGES = 3
+MAX_FACT_PASSAGES = 2  # per asked (model, attribute)
 
 
 def symbol_ratio(text: str) -> float:
@@ -73,8 +72,10 @@ class Evidence:
 
 
 def concept_share(tokens: TermSet, concepts: Sequence[tuple[frozenset[str], float]]) -> float:
+    """IDF-weighted share of the concepts the text holds; a question with none ("What is QLoRA?")
+    asks only about its model, which every candidate sentence is judged on separately."""
     total = sum(w for _, w in concepts)
-    return sum(w for options, w in concepts if tokens.any_of(set(options))) / total if total else 0.0
+    return sum(w for options, w in concepts if tokens.any_of(set(options))) / total if total else 1.0
 
 
 def sentence_features(
@@ -165,17 +166,16 @@ def lookup_facts(query: Query, store: FactStore | None) -> list[FactHit]:
 
 
 def fact_passages(hits: Sequence[FactHit], index: Index) -> list[tuple[Fact, dict]]:
-    """The chunk that holds each cited fact span (the first fitting one), at most a few."""
+    """The chunk that holds each cited fact span (the best-fitting one): at most a few chunks per asked
+    (model, attribute), so that every cell of a comparison can cite its source."""
     out: list[tuple[Fact, dict]] = []
-    seen_rows: set[int] = set()
     for hit in hits:
+        rows_for_hit: set[int] = set()
         for fact in hit.facts:
             rows = index.rows_covering(fact.doc_id, fact.start, fact.end)
-            if not rows:
+            if not rows or (rows[0] not in rows_for_hit and len(rows_for_hit) >= MAX_FACT_PASSAGES):
                 continue
-            if rows[0] not in seen_rows and len(seen_rows) >= MAX_FACT_PASSAGES:
-                continue
-            seen_rows.add(rows[0])
+            rows_for_hit.add(rows[0])
             out.append((fact, {"row": rows[0]}))
     return out
 
@@ -241,21 +241,23 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
     pairs = list(evidence.facts)
     # A concept no passage holds, weighted by how rare it is: "weather", "lottery", "learning rate".
     missing = [w for options, w in query.concepts if not text.any_of(set(options))]
-    top = max((w for _, w in query.concepts), default=0.0)
-    rarest_found = next((text.any_of(set(o)) for o, w in query.concepts if w == top), False) if top else True
     absent = sum(w for options, w in query.concepts if not any(evidence_df(query, o) for o in options))
+    # The same, over the passages about the named model only: does the corpus say this about *it*?
+    scoped = [p for p in evidence.passages if query.families & set(p.entities)] if query.models else evidence.passages
+    scoped_text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in scoped))
+    ranked = sorted(query.concepts, key=lambda c: -c[1])
+    top_two = ranked[:2]
     total = sum(w for _, w in query.concepts)
     return {
         "best_sentence_dense": max((s.dense for s in about), default=0.0),
         "unknown_words": absent / total if total else 0.0,
         "coverage": coverage,
+        "scoped_coverage": concept_share(scoped_text, query.concepts) if scoped else 0.0,
+        "scoped_top": concept_share(scoped_text, top_two) if scoped else 0.0,
         "best_sentence_coverage": max((s.coverage for s in about), default=0.0),
         "best_dense": retrieval.best_dense,
         "best_sentence": max((s.score for s in evidence.sentences), default=-10.0) / 10.0,
         "named_model": float(bool(query.models)),
-        "attribute_asked": float(bool(query.attributes)),
         "attribute_found": (sum(1 for h in pairs if h.facts) / len(pairs)) if pairs else 0.0,
-        "concepts": math.log1p(len(query.concepts)),
         "missing_rarest": max(missing, default=0.0) / 10.0,
-        "rarest_found": float(rarest_found),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ingest.chunk import detect_language
 from ingest.entities import family_key
 from rag.evidence import Evidence, FactHit, Scored
 from rag.sentences import Sentence, readable, split_sentences
@@ -54,12 +55,14 @@ PHRASES = {
         "model": "Model",
         "not_stated_cell": "not stated",
         "conflict": "sources disagree",
+        "quoting": "The Chinese sources say:",
     },
     "zh": {
         "not_stated": "语料库没有说明 {model} 的{attribute}。",
         "model": "模型",
         "not_stated_cell": "未说明",
         "conflict": "来源不一致",
+        "quoting": "英文资料原文：",
     },
 }
 SENTENCE_LIMIT = 4
@@ -227,9 +230,7 @@ def table_row_text(sentence: Sentence) -> str:
 
 def sentence_text(sentence: Sentence, lang: str) -> str:
     text = table_row_text(sentence) if sentence.is_table_row else readable(sentence.text)
-    from ingest.chunk import detect_language
-
-    if detect_language(text) != lang and not sentence.is_table_row:
+    if detect_language(text) != lang:
         return f"“{text}”"  # the source's own words, in the other language
     return text
 
@@ -243,10 +244,16 @@ def in_reading_order(items: list[Scored]) -> list[Scored]:
 
 
 def render(items: list[Scored], lang: str, quotes: Quotes) -> str:
+    """The sentences with their markers; a run of quotes in the other language is introduced as such."""
     parts = []
+    quoting = False
     for item in in_reading_order(items):
         for s in with_continuation(item.sentence):
-            parts.append(f"{sentence_text(s, lang)} [{quotes.add(s)}]")
+            text = sentence_text(s, lang)
+            if text.startswith("“") and not quoting:
+                parts.append(phrase(lang, "quoting"))
+            quoting = text.startswith("“")
+            parts.append(f"{text} [{quotes.add(s)}]")
     return " ".join(parts)
 
 
@@ -279,7 +286,7 @@ def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str
     found = [h for h in evidence.facts if h.facts]
     if query.compare and found:
         text = comparison_table(evidence, quotes)
-        if len(set(h.attribute for h in found)) < len(query.attributes) or not query.attributes:
+        if len(found) < len(evidence.facts):  # cells the fact store cannot fill: what the passages say
             text += "\n\n" + "\n\n".join(comparison_blocks(evidence, quotes, floor_share))
         return text.strip(), quotes.spans
     if query.compare:

@@ -28,25 +28,25 @@ if TYPE_CHECKING:
 ATTRIBUTE_CUES: dict[str, re.Pattern[str]] = {
     name: re.compile(pattern, re.IGNORECASE)
     for name, pattern in {
-        "developer": r"\b(who (built|made|developed|created|released|trained|open[- ]sourced)|develop(er|ed)|"
-        r"creat(or|ed)|organi[sz]ation|compan(y|ies)|lab)\b|谁(开发|发布|训练|推出|开源)|开发者|哪家|机构|公司|团队",
-        "release_date": r"\b(when|release date|released|launch(ed)?|announced|what year)\b|什么时候|何时|哪一年|"
-        r"发布时间|推出|发布于",
-        "parameters": r"\b(parameters?|params|how (big|large)|size of|model size|sizes)\b|参数|规模|多大",
-        "base_model": r"\b(base model|based on|built on|fine-?tuned from|derived from|backbone|foundation)\b|"
+        "developer": r"\b(who (built|made|developed|created|released|trained|open[- ]sourced)|develop(er|ed) by|"
+        r"creators?|which (company|organi[sz]ation|lab))\b|谁(开发|发布|训练|推出|开源)|开发者|哪家|由谁",
+        "release_date": r"\b(release date|when was .* (released|launched|announced|published)|launch(ed)?|"
+        r"announced)\b|发布时间|什么时候(发布|推出|公布)|何时(发布|推出)|哪一年(发布|推出)",
+        "parameters": r"\b(parameters?|params|how (big|large) is|model sizes?)\b|参数|规模",
+        "base_model": r"\b(base model|based on|built on|fine-?tuned from|derived from|backbone)\b|"
         r"基座|底座|基于|基础模型|基模",
-        "architecture": r"\b(architecture|decoder-only|encoder|layers|attention|transformer)\b|架构|结构",
-        "training_data": r"\b(training data|data ?set|datasets|trained on|fine-?tuned on|data)\b"
-        r"|训练数据|数据集|语料|数据",
-        "training_tokens": r"\b(tokens?)\b|token|词元",
-        "context_length": r"\b(context( length| window| size)?|sequence length|max(imum)? length)\b"
+        "architecture": r"\barchitecture\b|架构",
+        "training_data": r"\b(training data|data ?sets?|trained on|fine-?tuned on|pre-?training (data|corpus))\b"
+        r"|训练数据|数据集|语料",
+        "training_tokens": r"\b(how many tokens|training tokens|tokens of)\b|多少.{0,3}token|token 数|词元",
+        "context_length": r"\b(context( length| window| size)|sequence length|max(imum)? length)\b"
         r"|上下文|窗口|序列长度",
-        "licence": r"\b(licen[cs]e[ds]?|commercial(ly)?|open[- ]source licen[cs]e)\b|许可|协议|商用|授权",
-        "languages": r"\b(languages?|multilingual|bilingual)\b|语言|多语|双语",
-        "training_cost": r"\b(cost|price|spend|dollars?|budget|how much (did|does) .* (train|build))\b"
-        r"|成本|花费|多少钱|费用",
-        "training_hardware": r"\b(gpus?|tpus?|hardware|chips?|a100|h100|v100|cluster|nodes)\b|显卡|硬件|芯片|集群",
-        "memory_requirement": r"\b(memory|vram|ram|gpu memory)\b|显存|内存",
+        "licence": r"\b(licen[cs]e[ds]?|commercial(ly)?)\b|许可|协议|商用|授权",
+        "languages": r"\b(languages\b|multilingual|bilingual|which languages?|what languages?)"
+        r"|多语|双语|种语言|哪些语言|什么语言",
+        "training_cost": r"\b(cost|price|spend|dollars?|budget)\b|成本|花费|多少钱|费用",
+        "training_hardware": r"\b(gpus?|tpus?|hardware|chips|a100s?|h100s?|v100s?|cluster)\b|显卡|硬件|芯片|集群",
+        "memory_requirement": r"\b(memory|vram|gpu ram)\b|显存|内存",
     }.items()
 }
 COMPARE_RE = re.compile(
@@ -116,9 +116,9 @@ def sub_questions(question: str) -> list[str]:
 
 def asked_attributes(text: str) -> list[str]:
     found = [name for name, cue in ATTRIBUTE_CUES.items() if cue.search(text)]
-    # "training data" also matches the generic "data"; tokens of data are not a context window.
-    if "training_tokens" in found and "context_length" in found and not re.search(r"上下文|context", text, re.I):
-        found.remove("context_length")
+    # "How many tokens was it trained on?" asks for a count, not for the datasets.
+    if "training_tokens" in found and "training_data" in found and not re.search(r"data|数据|语料", text, re.I):
+        found.remove("training_data")
     return found
 
 

@@ -35,15 +35,14 @@ ANSWERABLE_FEATURES = (
     "best_sentence_dense",  # similarity of the best sentence about the named model
     "unknown_words",  # share of the question's concept weight in words the corpus never uses
     "coverage",  # share of the question's concepts found in the passages
+    "scoped_coverage",  # the same, in the passages about the named model
+    "scoped_top",  # the question's two rarest concepts, in the passages about the named model
     "best_sentence_coverage",  # the most any one sentence about the named model covers
     "best_dense",  # similarity of the best passage
     "best_sentence",  # the best sentence's fitted score
     "named_model",  # the question names a model the corpus knows
-    "attribute_asked",  # it asks for a fact-store attribute
     "attribute_found",  # share of (model, attribute) pairs the fact store answers
-    "concepts",  # log(1 + number of concepts)
     "missing_rarest",  # IDF of the rarest concept no passage holds (/10)
-    "rarest_found",  # the passages hold the question's rarest concept
 )
 
 
