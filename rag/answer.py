@@ -97,13 +97,15 @@ CJK_RE = re.compile(r"[\u3400-\u9fff]")
 
 
 def truncate_to_tokens(text: str, max_tokens: int) -> str:
-    """The text cut at the last sentence end within about `max_tokens` tokens; the first sentence always stays."""
-    kept, used = [], 0
-    for sentence, _ in claims(text):
+    """The text cut at the last sentence end within about `max_tokens` tokens. Everything up to the
+    first cited sentence always stays (a table's header lines come with its first row)."""
+    kept, used, cited = [], 0, False
+    for sentence, numbers in claims(text):
         used += approx_tokens(sentence)
-        if kept and used > max_tokens:
+        if cited and used > max_tokens:
             break
         kept.append(sentence)
+        cited = cited or bool(numbers)
     return "".join(kept).strip() if kept else text
 
 
@@ -146,7 +148,8 @@ class Plan:
             problems.append(f"{removed} citation marker(s) naming no passage were removed")
         if unsupported:
             problems.append(
-                f"{unsupported} sentence(s) were dropped: a number or name in them is not in the passage cited"
+                f"{unsupported} sentence(s) have no supporting passage"
+                " (cited ones whose numbers or model names the passage lacks were dropped)"
             )
         citations = build_citations(text, self.passages)
         if not citations:

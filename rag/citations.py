@@ -106,7 +106,9 @@ def grounded(sentence: str, numbers: set[int], passages: list[Passage]) -> bool:
     if any(n.replace(",", "") not in digits for n in NUMBER_RE.findall(body)):
         return False
     flat = alnum(source)
-    return all(alnum(t) in flat for t in NAME_RE.findall(body) if looks_like_name(t))
+    # Upper-case acronyms (GPU, API) are words a passage may put in its own language, not names.
+    names = [t for t in NAME_RE.findall(body) if looks_like_name(t) and not (t.isalpha() and t.isupper())]
+    return all(alnum(t) in flat for t in names)
 
 
 def check_claim(sentence: str, numbers: set[int], passages: list[Passage], min_support: float) -> tuple[str, bool]:
@@ -114,7 +116,10 @@ def check_claim(sentence: str, numbers: set[int], passages: list[Passage], min_s
     A cited sentence with a number or model name its passages lack is dropped (returned empty, False).
     Only the sentence's end changes, so text before its end punctuation is final once written."""
     if numbers:
-        return (sentence, True) if grounded(sentence, numbers, passages) else ("", False)
+        if grounded(sentence, numbers, passages):
+            return sentence, True
+        # Clauses ended by "；" may have been streamed already; what follows the last one goes.
+        return sentence[: sentence.rfind("；") + 1], False
     if len(tokenize(sentence)) < 3:
         return sentence, True
     words = set(tokenize(sentence))

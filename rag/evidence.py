@@ -212,7 +212,7 @@ def gather(
                 text=rec["text"],
                 context=rec["context"],
                 score=0.0,
-                entities=rec["entities"],
+                entities=query.entities_of(rec["entities"], f"{rec['title']}\n{rec['text']}"),
             )
         )
         by_chunk[rec["chunk_id"]] = len(passages)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
-from ingest.entities import entity_key, family_key, looks_like_name
+from ingest.entities import candidate_names, entity_key, family_key, looks_like_name
 from ingest.tokenize import CJK_RE, tokenize
 from rag.schema import Turn
 
@@ -98,6 +98,14 @@ class Query:
     part_concepts: list[list[tuple[frozenset[str], float]]] = field(default_factory=list)
     subject_from_history: bool = False
     known_terms: frozenset[str] = frozenset()  # the question's concept words that the index holds
+    # Models named by their fact sheet only: the index did not tag chunks with them, so their
+    # passages are found by the name's spelling.
+    spelled: dict[str, re.Pattern[str]] = field(default_factory=dict)
+
+    def entities_of(self, entities: Sequence[str], text: str) -> list[str]:
+        """A passage's entity keys, with the models known only by spelling that its text names."""
+        extra = [k for k, pattern in self.spelled.items() if k not in entities and pattern.search(text)]
+        return [*entities, *extra] if extra else list(entities)
 
     @property
     def families(self) -> set[str]:
@@ -119,6 +127,9 @@ def asked_attributes(text: str) -> list[str]:
     # "How many tokens was it trained on?" asks for a count, not for the datasets.
     if "training_tokens" in found and "training_data" in found and not re.search(r"data|数据|语料", text, re.I):
         found.remove("training_data")
+    # "How much GPU memory does it need?" asks for memory, not for the hardware it was trained on.
+    if "memory_requirement" in found and "training_hardware" in found and not re.search(r"train|训练", text, re.I):
+        found.remove("training_hardware")
     return found
 
 
@@ -157,8 +168,22 @@ class QueryAnalyzer:
                 key = entity_key(other)
                 if key in self.gazetteer.names and key not in found:
                     found.append(key)
+        if self.facts is not None:
+            # A model with a fact sheet is a name even where the corpus is too small for the
+            # gazetteer to have learnt it (a three-document index writes "vicuna" in URLs).
+            for token in candidate_names(text):
+                key = entity_key(token)
+                if key and key not in found and token[:1].isupper() and self.facts.sheet(token) is not None:
+                    found.append(key)
         models = [k for k in found if not is_stop(k)]
         return models or found
+
+    def surface(self, key: str) -> str:
+        """How the corpus mostly writes a model."""
+        forms = self.gazetteer.names.get(key)
+        if forms:
+            return forms[0]
+        return self.facts.name(self.facts.key(key)) if self.facts is not None else key
 
     def unknown_in(self, text: str) -> list[str]:
         names = []
@@ -233,10 +258,10 @@ class QueryAnalyzer:
                 earlier = self.models_in(turn.content) if turn.role == "user" else []
                 if earlier:
                     models, from_history = earlier, True
-                    names = [self.gazetteer.names[k][0] for k in earlier]
+                    names = [self.surface(k) for k in earlier]
                     search_text = f"{question} ({', '.join(names)})"
                     break
-        model_tokens = {t for key in models for form in self.gazetteer.names[key][:1] for t in tokenize(form)}
+        model_tokens = {t for key in models for t in tokenize(self.surface(key))}
         skip = model_tokens | set(models)
         tokens = tokenize(search_text)
         parts = sub_questions(question)
@@ -267,12 +292,22 @@ class QueryAnalyzer:
             concepts=self.concepts(question, skip),
             part_concepts=[self.concepts(p, skip) for p in parts] if len(parts) > 1 else [],
             subject_from_history=from_history,
+            spelled=self.spellings([k for k in models if k not in self.gazetteer.names]),
             known_terms=frozenset(
                 t
                 for t in tokens + [a for alts in self.translations(tokens).values() for a in alts]
                 if self.index.has_term(t)
             ),
         )
+
+    def spellings(self, keys: Sequence[str]) -> dict[str, re.Pattern[str]]:
+        out = {}
+        for key in keys:
+            sheet = self.facts.sheet(key) if self.facts is not None else None
+            names = [sheet.model, *sheet.aliases] if sheet is not None else [key]
+            alternatives = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
+            out[key] = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z])", re.IGNORECASE)
+        return out
 
     def display_names(self, question: str, models: Sequence[str]) -> dict[str, str]:
         """How the answer writes each model: as the question wrote it, else as the corpus mostly does."""
@@ -281,4 +316,4 @@ class QueryAnalyzer:
             for token in (match.group(0), *match.group(0).split()):
                 if looks_like_name(token) or token[:1].isupper():
                     written.setdefault(entity_key(token), token)
-        return {key: written.get(key) or self.gazetteer.names[key][0] for key in models}
+        return {key: written.get(key) or self.surface(key) for key in models}

@@ -204,7 +204,7 @@ class HybridSearcher:
                 text=r["text"],
                 context=r["context"],
                 score=float(score),
-                entities=r["entities"],
+                entities=query.entities_of(r["entities"], f"{r['title']}\n{r['text']}"),
             )
             for n, (r, (_, score)) in enumerate(zip(records, ranked), 1)
         ]

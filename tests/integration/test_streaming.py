@@ -265,7 +265,7 @@ def test_max_tokens_reaches_the_model_capped(fast_llm: tuple[srv.LiveServer, Scr
 def test_max_tokens_cuts_the_extractive_answer_at_a_sentence_end(fast_llm: tuple[srv.LiveServer, Script]) -> None:
     server, _ = fast_llm
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=60)
-    messages = [{"role": "user", "content": "Compare Alpaca and Vicuna: base model, training data and training cost."}]
+    messages = [{"role": "user", "content": "How was LLaMA 2 Chat fine-tuned?"}]  # a prose answer
     offline = {"llm": False}
     full = client.chat.completions.create(model="llm-atlas", messages=messages, extra_body=offline)
     whole = full.model_extra
