@@ -29,6 +29,7 @@ class BM25Builder:
         self._tfs = array("f")  # its count in the document
         self._distinct = array("i")  # distinct terms per document
         self._lengths = array("q")  # tokens per document (with repeats)
+        self._postings: tuple[int, np.ndarray, np.ndarray] | None = None  # sorted (term, document) pairs
 
     def __len__(self) -> int:
         return len(self._lengths)
@@ -45,6 +46,25 @@ class BM25Builder:
     def vocabulary(self) -> set[str]:
         """Every token seen (the empty placeholder excluded)."""
         return set(self.vocab) - {EMPTY}
+
+    def documents_with(self, term: str) -> set[int]:
+        """The documents (chunks) holding a token; the first call sorts the postings once."""
+        if self._postings is None or self._postings[0] != len(self._terms):
+            terms = np.frombuffer(self._terms, dtype=np.int32)
+            order = np.argsort(terms, kind="stable")
+            docs = np.repeat(np.arange(len(self._distinct)), np.frombuffer(self._distinct, dtype=np.int32))
+            self._postings = (len(self._terms), terms[order], docs[order])
+        _, terms, docs = self._postings
+        term_id = self.vocab.get(term)
+        if term_id is None:
+            return set()
+        lo, hi = np.searchsorted(terms, [term_id, term_id + 1])
+        return set(docs[lo:hi].tolist())
+
+    def document_frequencies(self) -> dict[str, int]:
+        """Token -> the number of documents (chunks) holding it."""
+        df = np.bincount(np.frombuffer(self._terms, dtype=np.int32), minlength=len(self.vocab))
+        return {t: int(df[i]) for t, i in self.vocab.items() if t != EMPTY}
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(data, indices, indptr): a CSC matrix documents x terms of BM25 weights, as bm25s stores it."""

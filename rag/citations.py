@@ -5,6 +5,7 @@ passage that supports it (or is reported as unsupported). Each citation quotes a
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from ingest.tokenize import tokenize
 from rag.schema import Citation, Passage
@@ -91,11 +92,13 @@ def alnum(text: str) -> str:
     return re.sub(r"[^a-z0-9\u4e00-\u9fff]", "", text.lower())
 
 
-def grounded(sentence: str, numbers: set[int], passages: list[Passage]) -> bool:
+def grounded(sentence: str, numbers: set[int], passages: list[Passage], names: Collection[str] = ()) -> bool:
     """Every number and model name of a cited sentence occurs in a passage it cites: an LLM sentence that
-    puts a figure or a name on a passage that does not hold it is not supported by that citation."""
+    puts a figure or a name on a passage that does not hold it is not supported by that citation.
+    Names are words shaped like one (GPT-3, ChatGLM) and capitalised words whose key is in `names`
+    (the corpus's model names: Vicuna, Koala)."""
     from ingest.despin import despin
-    from ingest.entities import looks_like_name
+    from ingest.entities import entity_key, looks_like_name
 
     cited = [p.text for p in passages if p.n in numbers]
     if not cited:
@@ -107,16 +110,22 @@ def grounded(sentence: str, numbers: set[int], passages: list[Passage]) -> bool:
         return False
     flat = alnum(source)
     # Upper-case acronyms (GPU, API) are words a passage may put in its own language, not names.
-    names = [t for t in NAME_RE.findall(body) if looks_like_name(t) and not (t.isalpha() and t.isupper())]
-    return all(alnum(t) in flat for t in names)
+    named = [
+        t
+        for t in NAME_RE.findall(body)
+        if not (t.isalpha() and t.isupper()) and (looks_like_name(t) or (t[:1].isupper() and entity_key(t) in names))
+    ]
+    return all(alnum(t) in flat for t in named)
 
 
-def check_claim(sentence: str, numbers: set[int], passages: list[Passage], min_support: float) -> tuple[str, bool]:
+def check_claim(
+    sentence: str, numbers: set[int], passages: list[Passage], min_support: float, names: Collection[str] = ()
+) -> tuple[str, bool]:
     """A sentence with a marker added when it has none and a passage supports it; False when none does.
     A cited sentence with a number or model name its passages lack is dropped (returned empty, False).
     Only the sentence's end changes, so text before its end punctuation is final once written."""
     if numbers:
-        if grounded(sentence, numbers, passages):
+        if grounded(sentence, numbers, passages, names):
             return sentence, True
         # Clauses ended by "；" may have been streamed already; what follows the last one goes.
         return sentence[: sentence.rfind("；") + 1], False
@@ -132,7 +141,9 @@ def check_claim(sentence: str, numbers: set[int], passages: list[Passage], min_s
     return f"{body[:cut]} [{support[1]}]{body[cut:]}" + sentence[len(body) :], True
 
 
-def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) -> tuple[str, int, int]:
+def fix_markers(
+    answer: str, passages: list[Passage], min_support: float = 0.3, names: Collection[str] = ()
+) -> tuple[str, int, int]:
     """Remove markers naming no passage; add one to unmarked sentences a passage supports; drop cited
     sentences whose numbers or model names the cited passages lack.
 
@@ -141,7 +152,7 @@ def fix_markers(answer: str, passages: list[Passage], min_support: float = 0.3) 
     unsupported = 0
     pieces = []
     for sentence, numbers in claims(answer):
-        checked, supported = check_claim(sentence, numbers, passages, min_support)
+        checked, supported = check_claim(sentence, numbers, passages, min_support, names)
         unsupported += not supported
         pieces.append(checked)
     return SPACE_BEFORE_NEWLINE_RE.sub("\n", "".join(pieces)).strip(), removed, unsupported
@@ -157,8 +168,8 @@ class MarkerStream:
     removed together with it. A Chinese clause ending in "；" is returned as soon as it is complete, since
     the check only ever changes a sentence's end."""
 
-    def __init__(self, passages: list[Passage], min_support: float = 0.3):
-        self.passages, self.min_support = passages, min_support
+    def __init__(self, passages: list[Passage], min_support: float = 0.3, names: Collection[str] = ()):
+        self.passages, self.min_support, self.names = passages, min_support, names
         self.valid = {p.n for p in passages}
         self.pending = ""  # text not checked yet, invalid markers already removed
         self.sent = 0  # leading characters of `pending` already returned (clauses ended by "；")
@@ -215,7 +226,7 @@ class MarkerStream:
     def _check(self, spans: list[Claim]) -> str:
         out = []
         for text, numbers, _, _ in spans:
-            checked, supported = check_claim(text, numbers, self.passages, self.min_support)
+            checked, supported = check_claim(text, numbers, self.passages, self.min_support, self.names)
             self.unsupported += not supported
             out.append(checked[self.sent :])  # a clause of the first sentence may be out already
             self.sent = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -123,7 +123,9 @@ def sub_questions(question: str) -> list[str]:
 
 
 def asked_attributes(text: str) -> list[str]:
-    found = [name for name, cue in ATTRIBUTE_CUES.items() if cue.search(text)]
+    # In the order the question asks them: a comparison's columns follow it.
+    matches = [(m.start(), name) for name, cue in ATTRIBUTE_CUES.items() if (m := cue.search(text))]
+    found = [name for _, name in sorted(matches)]
     # "How many tokens was it trained on?" asks for a count, not for the datasets.
     if "training_tokens" in found and "training_data" in found and not re.search(r"data|数据|语料", text, re.I):
         found.remove("training_data")
@@ -157,14 +159,21 @@ class QueryAnalyzer:
             )
 
     # --- names ----------------------------------------------------------------------------------
+    @property
+    def known_names(self) -> Collection[str]:
+        """Every name key the corpus holds (gazetteer keys)."""
+        return self.gazetteer.names.keys()
+
     def models_in(self, text: str) -> list[str]:
         """Models the text names. Organisations, hardware, datasets and methods the gazetteer also holds
         (Meta, GPU, LoRA) are the subject only when nothing else is named."""
         from ingest.facts import is_stop
 
         found = self.gazetteer.find(text)
-        for alias, other in self._cjk_aliases:
-            if alias in text:
+        rest = text
+        for alias, other in self._cjk_aliases:  # longest first: 小羊驼 (Vicuna) is not 羊驼 (Alpaca)
+            if alias in rest:
+                rest = rest.replace(alias, " ")
                 key = entity_key(other)
                 if key in self.gazetteer.names and key not in found:
                     found.append(key)
@@ -189,6 +198,15 @@ class QueryAnalyzer:
         names = []
         for token in self.gazetteer.unknown(text):
             if is_acronym(token):
+                continue
+            # The corpus has the very word, written otherwise ("GitHub" as "github"); "Claude 3" is
+            # not "Claude".
+            whole = re.sub(r"[^a-z0-9]", "", token.lower())
+            if whole and self.index.has_term(whole):
+                continue
+            # "LLaMA-based", "GPT-4-judged": a known name with an English word after it.
+            head, _, tail = token.rpartition("-")
+            if head and tail.isalpha() and tail.islower() and entity_key(head) in self.gazetteer.vocabulary:
                 continue
             if self.facts is not None and self.facts.sheet(token) is not None:
                 continue

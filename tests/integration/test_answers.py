@@ -17,10 +17,11 @@ REPO = Path(__file__).parents[2]
 
 
 def test_answer_cites_exact_spans(atlas: Atlas) -> None:
-    answer = atlas.ask("How was Vicuna trained?")
+    answer = atlas.ask("Which conversations was Vicuna fine-tuned on?")
     assert answer.answered and answer.mode == "extractive"
     assert "ShareGPT" in answer.answer and "[" in answer.answer
-    assert len(answer.contexts) == atlas.settings.top_k
+    # The k passages retrieved, and before them the passages the fact sheet's values come from.
+    assert len(answer.contexts) >= atlas.settings.top_k
     for c in answer.citations:
         doc = atlas.document(c.doc_id)
         assert doc["text"][c.start : c.end] == c.quote
@@ -32,7 +33,7 @@ def test_answer_cites_exact_spans(atlas: Atlas) -> None:
 
 
 def test_english_question_finds_chinese_evidence(atlas: Atlas) -> None:
-    answer = atlas.ask("How many natural languages and programming languages is BLOOM trained on?")
+    answer = atlas.ask("How many natural languages does BLOOM support, and how many programming languages?")
     assert "46" in answer.answer and "13" in answer.answer
     assert any(c.language == "zh" for c in atlas.searcher.search(answer.query, 5).passages)
 
@@ -45,8 +46,8 @@ def test_chinese_question(atlas: Atlas) -> None:
 @pytest.mark.parametrize(
     "question",
     [
-        "What is the parameter count of GPT-5?",
-        "Claude 3 的上下文窗口有多长？",
+        "How many layers does GPT-7 have?",
+        "Qwen-3 的上下文窗口有多长？",
         "What is the recipe for a good sourdough bread?",
     ],
 )
@@ -72,7 +73,7 @@ def test_comparison_is_a_cited_table(atlas: Atlas) -> None:
 
 
 def test_comparison_cells_the_facts_lack_come_from_passages(atlas: Atlas) -> None:
-    answer = atlas.ask("Compare Alpaca and Vicuna: base model, training data and training cost.")
+    answer = atlas.ask("Compare Vicuna with Alpaca: base model, training data, cost of training.")
     assert answer.answer.startswith("| Model |")
     if "not stated" in answer.answer:
         assert "**Alpaca**" in answer.answer or "**Vicuna**" in answer.answer
@@ -80,7 +81,7 @@ def test_comparison_cells_the_facts_lack_come_from_passages(atlas: Atlas) -> Non
 
 def test_follow_up_carries_the_model(atlas: Atlas) -> None:
     history = [
-        {"role": "user", "content": "How was Vicuna trained?"},
+        {"role": "user", "content": "What is Vicuna fine-tuned from?"},
         {"role": "assistant", "content": "On ShareGPT conversations [1]."},
     ]
     answer = atlas.ask("And how much did it cost to train?", history=history)

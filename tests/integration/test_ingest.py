@@ -44,6 +44,9 @@ def test_bundled_index_contents(bundled_index: Path) -> None:
         assert doc["text"][rec["start"] : rec["end"]] == rec["text"]
     assert {"vicuna", "alpaca", "chatglm6b", "belle"} <= set(index.gazetteer.names)
     assert "训练" in index.lexicon["en2zh"]["train"]
+    # Dictionary senses the corpus hardly uses are pruned: "model" is 模型 here, not 典型 (typical).
+    assert index.lexicon["en2zh"]["model"][0] == "模型" and "典型" not in index.lexicon["en2zh"]["model"]
+    assert "底子" not in index.lexicon["en2zh"]["base"]
     # Nothing in the index is a pickle.
     for path in Path(bundled_index, "current").resolve().rglob("*"):
         if path.suffix == ".npy":

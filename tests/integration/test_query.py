@@ -1,0 +1,69 @@
+"""Question analysis on the real index: names across scripts, acronyms, attributes, kinds, parts,
+follow-ups, and concept weights that a rare mistranslation cannot inflate."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.query import QueryAnalyzer
+from rag.schema import Turn
+from rag.service import Atlas
+
+
+@pytest.fixture(scope="module")
+def analyzer(atlas: Atlas) -> QueryAnalyzer:
+    return atlas.searcher.analyzer
+
+
+def test_acronyms_are_not_unknown_models_but_new_names_are(analyzer: QueryAnalyzer) -> None:
+    ceo = analyzer.analyse("Who is the CEO of the company that released Vicuna?")
+    assert ceo.unknown == [] and ceo.models == ["vicuna"]
+    assert analyzer.analyse("How many parameters does Zorblax-9 have?").unknown == ["Zorblax-9"]
+    # Words the corpus has, written otherwise, and known names with an English word after them.
+    assert analyzer.analyse("Is the BELLE code on GitHub, and is it LLaMA-based?").unknown == []
+
+
+def test_chinese_aliases_name_their_model_and_the_longest_alias_wins(analyzer: QueryAnalyzer) -> None:
+    query = analyzer.analyse("小羊驼是基于什么模型训练的？")
+    assert query.models == ["vicuna"] and query.lang == "zh"
+    assert query.attributes == ["base_model"]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "attributes"),
+    [
+        ("Koala 和 Alpaca 的基座模型有什么区别？", "compare", ["base_model"]),
+        ("哪些模型使用了 LoRA 微调？", "list", []),
+        ("Why does Mistral use a sliding window?", "how", []),
+        ("How much GPU memory does ChatGLM-6B need under INT4 quantization?", "fact", ["memory_requirement"]),
+        ("Under which licence was BLOOM released?", "fact", ["licence"]),
+    ],
+)
+def test_kind_and_attributes(analyzer: QueryAnalyzer, question: str, kind: str, attributes: list[str]) -> None:
+    query = analyzer.analyse(question)
+    assert (query.kind, query.attributes) == (kind, attributes)
+
+
+def test_each_sub_question_is_a_part(analyzer: QueryAnalyzer) -> None:
+    query = analyzer.analyse("How many parameters does BLOOM have, and which licence is it released under?")
+    assert len(query.parts) == 2 and query.attributes == ["parameters", "licence"]
+    assert len(query.part_concepts) == 2
+
+
+def test_a_follow_up_takes_its_subject_from_the_conversation(analyzer: QueryAnalyzer) -> None:
+    history = [Turn(role="user", content="Tell me about Koala."), Turn(role="assistant", content="A chatbot.")]
+    query = analyzer.analyse("What base model does it use?", history)
+    assert query.kind == "followup" and query.models == ["koala"] and "Koala" in query.search_text
+
+
+def test_the_answer_language_follows_the_request(analyzer: QueryAnalyzer) -> None:
+    query = analyzer.analyse("What base model does Koala use?", language="zh")
+    assert (query.lang, query.question_lang) == ("zh", "en")
+
+
+def test_a_concept_weighs_by_the_union_of_its_translations(analyzer: QueryAnalyzer) -> None:
+    """ "model" is common; a rare dictionary sense of it must not make it weigh like a rare word."""
+    concepts = dict(analyzer.analyse("Which model is good for chat?").concepts)
+    model = next(weight for options, weight in concepts.items() if "model" in options)
+    assert model == min(concepts.values())
+    assert model <= analyzer.idf(frozenset({"model"})) + 1e-9
