@@ -114,12 +114,14 @@ def fact_span(evidence: Evidence, fact) -> Sentence | None:
 def cited_values(evidence: Evidence, hit: FactHit, quotes: Quotes) -> str:
     """Each distinct value once, with the marker of the passage stating it; ⚠ where sources disagree."""
     parts: dict[str, list[int]] = {}
+    shown: dict[str, str] = {}  # "llama" -> "LLaMA": values that differ only in case or spacing are one
     conflict = False
     for fact in hit.facts:
         span = fact_span(evidence, fact)
         if span is None:
             continue
         label = readable(fact.value) + (f" ({fact.qualifier})" if fact.qualifier else "")
+        label = shown.setdefault(re.sub(r"\s+", "", label.casefold()), label)
         n = quotes.add(span)
         if n not in parts.setdefault(label, []):
             parts[label].append(n)
@@ -287,8 +289,11 @@ def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str
     found = [h for h in evidence.facts if h.facts]
     if query.compare and found:
         text = comparison_table(evidence, quotes)
-        if len(found) < len(evidence.facts):  # cells the fact store cannot fill: what the passages say
-            text += "\n\n" + "\n\n".join(comparison_blocks(evidence, quotes, floor_share))
+        # What the passages say about each model: cells the fact store cannot fill, and whatever else
+        # the question asks that is no fact-sheet attribute ("... and training time?").
+        blocks = comparison_blocks(evidence, quotes, floor_share)
+        if blocks:
+            text += "\n\n" + "\n\n".join(blocks)
         return text.strip(), quotes.spans
     if query.compare:
         blocks = comparison_blocks(evidence, quotes, floor_share)
