@@ -32,13 +32,15 @@ ATTRIBUTE_CUES: dict[str, re.Pattern[str]] = {
         r"creators?|which (company|organi[sz]ation|lab))\b|谁(开发|发布|训练|推出|开源)|开发者|哪家|由谁",
         "release_date": r"\b(release date|when was .* (released|launched|announced|published)|launch(ed)?|"
         r"announced)\b|发布时间|什么时候(发布|推出|公布)|何时(发布|推出)|哪一年(发布|推出)",
-        "parameters": r"\b(parameters?|params|how (big|large) is|model sizes?)\b|参数|规模",
+        "parameters": r"\b(parameters?|params|how (big|large) is)\b"
+        r"|(?<!vocabulary )(?<!batch )(?<!context )(?<!window )(?<!hidden )\bsizes?\b|参数|规模|尺寸",
         "base_model": r"\b(base model|based on|built on|fine-?tuned from|derived from|backbone)\b|"
         r"基座|底座|基于|基础模型|基模",
         "architecture": r"\barchitecture\b|架构",
         "training_data": r"\b(training data|data ?sets?|trained on|fine-?tuned on|pre-?training (data|corpus))\b"
         r"|训练数据|数据集|语料",
-        "training_tokens": r"\b(how many tokens|training tokens|tokens of)\b|多少.{0,3}token|token 数|词元",
+        "training_tokens": r"\b(how many tokens|training tokens|tokens of|token counts?|number of (training )?tokens)\b"
+        r"|多少.{0,3}token|token ?数|词元",
         "context_length": r"\b(context( length| window| size)|sequence length|max(imum)? length)\b"
         r"|上下文|窗口|序列长度",
         "licence": r"\b(licen[cs]e[ds]?|commercial(ly)?)\b|许可|协议|商用|授权",
