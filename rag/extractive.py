@@ -222,6 +222,45 @@ def with_continuation(sentence: Sentence, max_chars: int = 350) -> list[Sentence
     return out
 
 
+LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)、]|[（(]\d{1,2}[)）])\s+")
+LIST_ITEMS = 12  # at most this many items of one list in an answer
+LIST_CHARS = 1200
+
+
+def is_item(sentence: Sentence) -> bool:
+    return bool(LIST_ITEM_RE.match(sentence.text)) or (sentence.is_table_row and not sentence.is_table_header)
+
+
+def list_block(sentence: Sentence) -> list[Sentence]:
+    """For a list question: the whole list a sentence belongs to or introduces ("... the following
+    artifacts:" and its items), with the line that introduces it, from the sentence's passage."""
+    items = split_sentences(sentence.passage)
+    at = next((i for i, s in enumerate(items) if s.start == sentence.start), None)
+    if at is None:
+        return [sentence]
+    introduces = sentence.text.rstrip().endswith((":", "："))
+    if introduces and at + 1 < len(items):  # "...包括:" - what it introduces, not the list it is in
+        lo, intro = at + 1, [sentence]
+    elif is_item(sentence):
+        lo = at
+        while lo > 0 and is_item(items[lo - 1]):
+            lo -= 1
+        intro = [items[lo - 1]] if lo > 0 and items[lo - 1].text.rstrip().endswith((":", "：")) else []
+    elif at + 1 < len(items) and is_item(items[at + 1]):
+        lo, intro = at + 1, [sentence]
+    else:
+        return with_continuation(sentence)
+    # The run of items; after an introducing line that is itself an item, the run of lines up to the
+    # next item (a nested list whose markers the source lost).
+    marked = lo < len(items) and is_item(items[lo])
+    hi = lo
+    used = 0
+    while hi < len(items) and is_item(items[hi]) == marked and hi - lo < LIST_ITEMS and used < LIST_CHARS:
+        used += len(items[hi].text)
+        hi += 1
+    return intro + items[lo:hi]
+
+
 def table_row_text(sentence: Sentence) -> str:
     """A table row as 'column value, column value': the row alone does not say what its cells are."""
     cells = [c.strip() for c in sentence.text.strip().strip("|").split("|")]
@@ -232,7 +271,7 @@ def table_row_text(sentence: Sentence) -> str:
 
 
 def sentence_text(sentence: Sentence, lang: str) -> str:
-    text = table_row_text(sentence) if sentence.is_table_row else readable(sentence.text)
+    text = table_row_text(sentence) if sentence.is_table_row else readable(LIST_ITEM_RE.sub("", sentence.text))
     if detect_language(text) != lang:
         return f"“{text}”"  # the source's own words, in the other language
     return text
@@ -246,18 +285,32 @@ def in_reading_order(items: list[Scored]) -> list[Scored]:
     return sorted(items, key=lambda s: (first_seen[s.sentence.passage.n], s.sentence.start))
 
 
-def render(items: list[Scored], lang: str, quotes: Quotes) -> str:
-    """The sentences with their markers; a run of quotes in the other language is introduced as such."""
+def render(items: list[Scored], lang: str, quotes: Quotes, as_list: bool = False) -> str:
+    """The sentences with their markers; a run of quotes in the other language is introduced as such.
+    For a list question, the lists the sentences belong to come whole, one item per line."""
     parts = []
     quoting = False
+    shown: set[tuple[int, int]] = set()
+    listing = False
     for item in in_reading_order(items):
-        for s in with_continuation(item.sentence):
+        block = list_block(item.sentence) if as_list else with_continuation(item.sentence)
+        for s in block:
+            if (s.passage.n, s.start) in shown:
+                continue
+            shown.add((s.passage.n, s.start))
             text = sentence_text(s, lang)
             if text.startswith("“") and not quoting:
                 parts.append(phrase(lang, "quoting"))
             quoting = text.startswith("“")
-            parts.append(f"{text} [{quotes.add(s)}]")
-    return " ".join(parts)
+            bullet = ""
+            if as_list and (s is not block[0] or is_item(s)):
+                nested = s is not block[0] and not is_item(s) and is_item(block[0])  # items of an item
+                bullet = "\n  - " if nested else "\n- "
+            elif listing:  # a sentence after a list starts a new paragraph
+                bullet = "\n\n"
+            listing = bool(bullet.strip())
+            parts.append(f"{bullet}{text} [{quotes.add(s)}]")
+    return re.sub(r" \n", "\n", " ".join(parts)).strip()
 
 
 def best_sentences(evidence: Evidence, floor_share: float, limit: int, max_chars: int) -> list[Scored]:
@@ -304,12 +357,12 @@ def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str
         pieces += lines
         extra = best_sentences(evidence, floor_share, 2, 400)
         if extra:
-            pieces.append(render(extra, query.lang, quotes))
+            pieces.append(render(extra, query.lang, quotes, as_list=query.kind == "list"))
         # A part a chosen sentence about the model speaks to is not "not stated".
         spoken = {a for s in extra if s.in_scope for a in asked_attributes(s.sentence.text)}
         pieces += not_stated(evidence, [h for h in missing if h.attribute not in spoken])
     else:
         chosen = best_sentences(evidence, floor_share, SENTENCE_LIMIT, SENTENCE_CHARS)
         if chosen:
-            pieces.append(render(chosen, query.lang, quotes))
+            pieces.append(render(chosen, query.lang, quotes, as_list=query.kind == "list"))
     return " ".join(p for p in pieces if p), quotes.spans

@@ -57,8 +57,10 @@ COMPARE_RE = re.compile(
     re.IGNORECASE,
 )
 EACH_RE = re.compile(r"\b(respectively|each|both)\b|分别|各自|都", re.IGNORECASE)
+# "Which/what" before a plural noun asks for several things ("What artifacts did ...", "Which five
+# datasets ..."); auxiliaries ending in s ("what is", "what does") are not plural nouns.
 LIST_RE = re.compile(
-    r"^\s*(which|what) (models|datasets|components|sources|options|languages|projects)\b|\blist\b|有哪些|哪些|列出",
+    r"\b(which|what)\s+(?:[\w-]+\s+){0,2}?(?!(?:is|was|does|has|this|its|makes|uses|means|needs|takes|gives|allows|supports|causes|helps|happens|seems|goes|comes)\b)[a-z-]+[^s\W]s\b|\blist\b|有哪些|哪些|哪几|列出",
     re.IGNORECASE,
 )
 HOW_RE = re.compile(

@@ -201,3 +201,10 @@ def test_eval_command_writes_answers_and_scores(tmp_path: Path, bundled_index: P
     lines = [json.loads(x) for x in (tmp_path / "answers.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == ["a", "b", "c"]
     assert lines[2]["answered"] is False and "300" in lines[1]["answer"]
+
+
+def test_a_list_question_gets_the_whole_list_one_cited_item_per_line(atlas: Atlas) -> None:
+    answer = atlas.ask("Which artifacts has the Koala team released?")
+    items = [line for line in answer.answer.splitlines() if line.startswith("- ")]
+    assert len(items) >= 4 and all(re.search(r"\[\d+\]$", item) for item in items), answer.answer
+    assert any("EasyLM" in item for item in items) and any("demo" in item for item in items)
