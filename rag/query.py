@@ -74,6 +74,7 @@ NUMERIC_RE = re.compile(
 SUBQUESTION_RE = re.compile(
     r"[?？;；]|,?\s+and\s+(?=(how|what|which|when|who|where|why|on|in|with)\b)|，(?=.*[?？])", re.IGNORECASE
 )
+PRONOUN_RE = re.compile(r"\b(it|its|they|them|their|this model|that model)\b|它|其|该模型|这个模型", re.IGNORECASE)
 QUESTION_WORDS = frozenset({"how", "what", "which", "when", "who", "where", "why", "on", "in", "with"})
 # Words that only say "compare" ask for nothing by themselves.
 COMPARE_STEMS = frozenset({"compar", "differ", "versus", "vs", "区别", "比较", "对比", "相比", "差异", "不同"})
@@ -173,7 +174,7 @@ class QueryAnalyzer:
         (Meta, GPU, LoRA) are the subject only when nothing else is named."""
         from ingest.facts import is_stop
 
-        found = self.gazetteer.find(text)
+        found = [k for k in self.gazetteer.find(text) if not self.is_plain_word(k, text)]
         rest = text
         for alias, other in self._cjk_aliases:  # longest first: 小羊驼 (Vicuna) is not 羊驼 (Alpaca)
             if alias in rest:
@@ -190,6 +191,14 @@ class QueryAnalyzer:
                     found.append(key)
         models = [k for k in found if not is_stop(k)]
         return models or found
+
+    def is_plain_word(self, key: str, text: str) -> bool:
+        """'plug' in "If I plug it into LangChain" is the word, not PLUG: a name the corpus only ever
+        writes in capitals, in lower case in a question that otherwise uses capitals."""
+        forms = self.gazetteer.names.get(key, [])
+        if not forms or not all(f.isupper() for f in forms) or any(f in text for f in forms):
+            return False
+        return any(c.isupper() for c in text)
 
     def surface(self, key: str) -> str:
         """How the corpus mostly writes a model."""
@@ -275,11 +284,12 @@ class QueryAnalyzer:
         question_lang = detect_language(question)
         models = self.models_in(question)
         search_text, from_history = question, False
-        if not models and history:
+        # "How was it adapted from PaLM?" after "What is Med-PaLM?": a pronoun keeps the earlier subject.
+        if (not models or PRONOUN_RE.search(question)) and history:
             for turn in reversed(history):
                 earlier = self.models_in(turn.content) if turn.role == "user" else []
-                if earlier:
-                    models, from_history = earlier, True
+                if earlier and not set(earlier) <= set(models):
+                    models, from_history = [*earlier, *(k for k in models if k not in earlier)], True
                     names = [self.surface(k) for k in earlier]
                     search_text = f"{question} ({', '.join(names)})"
                     break
@@ -288,10 +298,10 @@ class QueryAnalyzer:
         tokens = tokenize(search_text)
         parts = sub_questions(question)
         attributes = asked_attributes(question)
-        if from_history:
-            kind = "followup"
-        elif len(models) >= 2 and (COMPARE_RE.search(question) or EACH_RE.search(question)):
+        if len(models) >= 2 and (COMPARE_RE.search(question) or EACH_RE.search(question)):
             kind = "compare"
+        elif from_history:
+            kind = "followup"
         elif LIST_RE.search(question):
             kind = "list"
         elif HOW_RE.search(question) and not attributes:

@@ -67,3 +67,17 @@ def test_a_concept_weighs_by_the_union_of_its_translations(analyzer: QueryAnalyz
     model = next(weight for options, weight in concepts.items() if "model" in options)
     assert model == min(concepts.values())
     assert model <= analyzer.idf(frozenset({"model"})) + 1e-9
+
+
+def test_a_pronoun_keeps_the_earlier_subject_beside_a_new_name(analyzer: QueryAnalyzer) -> None:
+    history = [Turn(role="user", content="What is Med-PaLM?"), Turn(role="assistant", content="A medical model.")]
+    query = analyzer.analyse("How was it adapted from PaLM?", history)
+    assert query.models == ["medpalm", "palm"] and query.subject_from_history
+    koala = [Turn(role="user", content="Tell me about Koala."), Turn(role="assistant", content="A chatbot.")]
+    assert analyzer.analyse("Compare it with Alpaca.", koala).kind == "compare"
+
+
+def test_a_capitalised_name_in_lower_case_is_the_plain_word(analyzer: QueryAnalyzer) -> None:
+    # The corpus names a model PLUG; "plug" in a question that uses capitals elsewhere is the verb.
+    assert "plug" not in analyzer.analyse("Can I plug Dolly into LangChain?").models
+    assert "bloom" in analyzer.analyse("What is BLOOM?").models
