@@ -32,6 +32,14 @@ JUNK_RE = re.compile(
 # are not statements of the source about a model.
 EXAMPLE_RE = re.compile(r"^\s*(user|assistant|human|bot|input|output|response|instruction|问|答|用户)\s*[:：]", re.I)
 MAX_FACT_PASSAGES = 2  # per asked (model, attribute)
+# Sentences that point elsewhere instead of saying something: "See more details in the appendix",
+# "For more information, refer to ...", "详见论文". An answer quotes what a source says, not where to look.
+NAVIGATION_RE = re.compile(
+    r"^\W*(see (more |the )?(details|section|appendix|paper|our|the)|for (more|further) (details|information)"
+    r"|(please )?(refer to|check out|click)|more (details|information) (can be found|are available|is available))\b"
+    r"|详见|参见|请参考|请参阅|更多(细节|详情|信息)请",
+    re.IGNORECASE,
+)
 
 
 def symbol_ratio(text: str) -> float:
@@ -110,7 +118,9 @@ def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:
         s
         for p in passages
         for s in split_sentences(p)
-        if (len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row) and not s.is_table_header
+        if (len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row)
+        and not s.is_table_header
+        and not NAVIGATION_RE.search(readable(s.text))
     ]
 
 

@@ -78,13 +78,16 @@ def attribute_name(lang: str, attribute: str) -> str:
     return ATTRIBUTE_NAMES.get(lang, ATTRIBUTE_NAMES["en"]).get(attribute, attribute.replace("_", " "))
 
 
-def char_bigrams(text: str) -> set[str]:
-    text = re.sub(r"\s+", "", text.lower())
-    return {text[i : i + 2] for i in range(len(text) - 1)}
+def shingles(text: str) -> set[str]:
+    """Words, and character pairs of Chinese (which has no spaces): what "the same sentence" is judged on.
+    English character pairs would make any two sentences about one model look alike."""
+    text = text.lower()
+    cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", text))
+    return set(re.findall(r"[a-z0-9]+", text)) | {cjk[i : i + 2] for i in range(len(cjk) - 1)}
 
 
 def similar(a: str, b: str) -> bool:
-    x, y = char_bigrams(a), char_bigrams(b)
+    x, y = shingles(a), shingles(b)
     return bool(x and y) and len(x & y) / min(len(x), len(y)) > 0.6
 
 
@@ -200,11 +203,25 @@ def pick(scored: list[Scored], limit: int, max_chars: int, floor: float, taken: 
         text = item.sentence.text
         if any(similar(text, c.sentence.text) for c in [*chosen, *taken]):
             continue
+        if restates(item, chosen):
+            continue
         if used + len(text) > max_chars and chosen:
             continue
         chosen.append(item)
         used += len(text)
     return chosen
+
+
+FIGURE_RE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def restates(item: Scored, chosen: Sequence[Scored]) -> bool:
+    """A sentence in one language that only repeats the figures of a chosen sentence in the other
+    ("Vicuna-13B的训练成本仅为300美元。" after "The cost of training Vicuna-13B is around $300.")."""
+    figures = set(FIGURE_RE.findall(item.sentence.text))
+    if not figures:
+        return False
+    return any(c.language != item.language and figures <= set(FIGURE_RE.findall(c.sentence.text)) for c in chosen)
 
 
 def with_continuation(sentence: Sentence, max_chars: int = 350) -> list[Sentence]:
