@@ -111,15 +111,28 @@ ZH_STOPWORDS = frozenset(
         "为什么",
         "为何",
         "是否",
+        # Function words that say how a question is put, not what it is about.
+        "它们",
+        "分别",
+        "各自",
+        "根据",
+        "依照",
+        "按照",
+        "此外",
+        "大概",
+        "大约",
+        "时候",
     ]
 )
+# British spellings, so a question's "licence" finds the corpus's "license".
+BRITISH = {"licence": "license", "licences": "licenses", "licenced": "licensed", "licencing": "licensing"}
 
 
 @lru_cache(maxsize=1)
 def _en_stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+    from bm25s.stopwords import STOPWORDS_EN_PLUS  # NLTK's English list
 
-    return frozenset(STOPWORDS_EN) | {
+    return frozenset(STOPWORDS_EN_PLUS) | {
         "what",
         "which",
         "how",
@@ -186,6 +199,7 @@ def tokenize(text: str) -> list[str]:
             tokens.extend(w for w in cut_chinese(piece) if w not in ZH_STOPWORDS)
             continue
         lower = piece.lower()
+        lower = BRITISH.get(lower, lower)
         parts = re.split(r"[-_.]", lower)
         if len(parts) > 1:
             tokens.append("".join(parts))
