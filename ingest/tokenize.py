@@ -113,6 +113,9 @@ ZH_STOPWORDS = frozenset(
         "是否",
         # Function words that say how a question is put, not what it is about.
         "它们",
+        "能不能",
+        "不能",
+        "能否",
         "分别",
         "各自",
         "根据",

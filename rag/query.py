@@ -262,14 +262,19 @@ class QueryAnalyzer:
         return self._df[options]
 
     def concepts(self, text: str, skip: set[str]) -> list[tuple[frozenset[str], float]]:
-        tokens = list(dict.fromkeys(tokenize(text)))
-        groups = []
-        for t, alts in self.translations(tokens).items():
+        """The question's content words, each with its translations, weighted by rarity. The Chinese
+        segmenter also yields the pieces of a compound (超级计算机: 超级, 计算, 计算机); they are
+        alternatives of the compound, not concepts of their own. "哪台", "哪种" only ask which."""
+        tokens = [t for t in dict.fromkeys(tokenize(text)) if not t.startswith("哪")]
+        translated = self.translations(tokens)
+        compounds = [t for t in tokens if CJK_RE.match(t)]
+        owner = {t: max((u for u in compounds if t != u and t in u), key=len, default=t) for t in compounds}
+        grouped: dict[str, set[str]] = {}
+        for t, alts in translated.items():
             if t in skip or t in COMPARE_STEMS:
                 continue
-            options = frozenset({t, *alts})
-            groups.append((options, self.idf(options)))
-        return groups
+            grouped.setdefault(owner.get(t, t), set()).update({t, *alts})
+        return [(frozenset(options), self.idf(frozenset(options))) for options in grouped.values()]
 
     def weighted_terms(self, tokens: Sequence[str]) -> dict[str, float]:
         """Question tokens (weight 1) plus their translations into the other language (weight < 1)."""

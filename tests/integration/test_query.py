@@ -81,3 +81,11 @@ def test_a_capitalised_name_in_lower_case_is_the_plain_word(analyzer: QueryAnaly
     # The corpus names a model PLUG; "plug" in a question that uses capitals elsewhere is the verb.
     assert "plug" not in analyzer.analyse("Can I plug Dolly into LangChain?").models
     assert "bloom" in analyzer.analyse("What is BLOOM?").models
+
+
+def test_the_pieces_of_a_chinese_compound_are_one_concept(analyzer: QueryAnalyzer) -> None:
+    concepts = [options for options, _ in analyzer.analyse("Cerebras-GPT 是在哪台超级计算机上训练的？").concepts]
+    compound = next(options for options in concepts if "超级计算机" in options)
+    assert {"超级", "计算机"} <= compound
+    assert not any(options & {"超级", "计算机"} for options in concepts if options is not compound)
+    assert not any(any(t.startswith("哪") for t in options) for options in concepts)  # "which" asks nothing
