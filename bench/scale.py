@@ -140,7 +140,8 @@ def build(size: int, workdir: Path, source: Path, workers: int, seed: int = 0) -
             drain_one()
         streamed = time.perf_counter() - build_started
         t = time.perf_counter()
-        lexicon = build_lexicon(writer.vocabulary())
+        vocabulary = writer.vocabulary()
+        lexicon = build_lexicon(vocabulary)
         times["lexicon"] = time.perf_counter() - t
         manifest = {
             "embedder": "synthetic",
@@ -151,7 +152,7 @@ def build(size: int, workdir: Path, source: Path, workers: int, seed: int = 0) -
             },
             "chunk_chars": settings.chunk_chars,
         }
-        vocab_size = len(writer.vocabulary())
+        vocab_size = len(vocabulary)
         writer.commit(gazetteer, manifest, lexicon)
         times.update(writer.timings)
     total = time.perf_counter() - build_started

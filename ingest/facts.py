@@ -2772,6 +2772,11 @@ class FactStore:
     def name(self, key: str) -> str:
         return self._names.get(key) or next(iter(self._aliases.get(key, [])), key)
 
+    def knows(self, name: str) -> bool:
+        """Whether `sheet(name)` has a sheet, without building it."""
+        key = self.key(name)
+        return key in self._facts or bool(self._children.get(key))
+
     def sheet(self, name: str) -> ModelSheet | None:
         key = self.key(name)
         children = sorted(self._children.get(key, ()))

@@ -118,9 +118,7 @@ def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:
         s
         for p in passages
         for s in split_sentences(p)
-        if (len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row)
-        and not s.is_table_header
-        and not NAVIGATION_RE.search(readable(s.text))
+        if (len(s.text) <= MAX_SENTENCE_CHARS or s.is_table_row) and not s.is_table_header
     ]
 
 
@@ -133,11 +131,13 @@ def score_sentences(
     fact_values: Sequence[str] = (),
     keep_features: bool = False,
 ) -> list[Scored]:
-    sentences = candidate_sentences(passages)
-    if not sentences:
+    plain = [(s, readable(s.text)) for s in candidate_sentences(passages)]
+    plain = [(s, text) for s, text in plain if not NAVIGATION_RE.search(text)]
+    if not plain:
         return []
+    sentences = [s for s, _ in plain]
     # A table row is judged with its header, so "GPT-4 | 1.76T" still says what 1.76T is.
-    texts = [readable((s.table_header + "\n" if s.is_table_row else "") + s.text) for s in sentences]
+    texts = [readable(s.table_header + "\n" + s.text) if s.is_table_row else text for s, text in plain]
     vectors = encoder.encode([query.search_text] + texts)
     dense = vectors[1:] @ vectors[0]
     scored = []
@@ -167,7 +167,7 @@ def lookup_facts(query: Query, store: FactStore | None) -> list[FactHit]:
     hits = []
     for key in query.models[:4]:
         name = query.model_names.get(key, key)
-        if store.sheet(name) is None and store.sheet(key) is None:
+        if not (store.knows(name) or store.knows(key)):
             continue  # a name the gazetteer knows but no fact is about (INT4, A100)
         for attribute in query.attributes:
             facts = store.get(name, attribute) or store.get(key, attribute)
@@ -222,7 +222,7 @@ def gather(
                 text=rec["text"],
                 context=rec["context"],
                 score=0.0,
-                entities=query.entities_of(rec["entities"], f"{rec['title']}\n{rec['text']}"),
+                entities=query.entities_of(rec["entities"], rec["title"], rec["text"]),
             )
         )
         by_chunk[rec["chunk_id"]] = len(passages)

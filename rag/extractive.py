@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ingest.chunk import LIST_RE as LIST_ITEM_RE
 from ingest.chunk import detect_language
 from ingest.entities import family_key
 from rag.evidence import Evidence, FactHit, Scored
@@ -227,7 +228,7 @@ def restates(item: Scored, chosen: Sequence[Scored]) -> bool:
 def with_continuation(sentence: Sentence, max_chars: int = 350) -> list[Sentence]:
     """A sentence that introduces a list ('... 包括:') or is a bare heading brings what follows it."""
     text = sentence.text.rstrip()
-    if not (text.endswith((":", "：")) or len(text) < 15):
+    if not (introduces(sentence) or len(text) < 15):
         return [sentence]
     following = [s for s in split_sentences(sentence.passage) if s.start >= sentence.end]
     out, used = [sentence], 0
@@ -239,9 +240,13 @@ def with_continuation(sentence: Sentence, max_chars: int = 350) -> list[Sentence
     return out
 
 
-LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)、]|[（(]\d{1,2}[)）])\s+")
 LIST_ITEMS = 12  # at most this many items of one list in an answer
 LIST_CHARS = 1200
+
+
+def introduces(sentence: Sentence) -> bool:
+    """'... 包括:', 'the following artifacts:' - a line that what follows completes."""
+    return sentence.text.rstrip().endswith((":", "："))
 
 
 def is_item(sentence: Sentence) -> bool:
@@ -255,14 +260,13 @@ def list_block(sentence: Sentence) -> list[Sentence]:
     at = next((i for i, s in enumerate(items) if s.start == sentence.start), None)
     if at is None:
         return [sentence]
-    introduces = sentence.text.rstrip().endswith((":", "："))
-    if introduces and at + 1 < len(items):  # "...包括:" - what it introduces, not the list it is in
+    if introduces(sentence) and at + 1 < len(items):  # "...包括:" - what it introduces, not the list it is in
         lo, intro = at + 1, [sentence]
     elif is_item(sentence):
         lo = at
         while lo > 0 and is_item(items[lo - 1]):
             lo -= 1
-        intro = [items[lo - 1]] if lo > 0 and items[lo - 1].text.rstrip().endswith((":", "：")) else []
+        intro = [items[lo - 1]] if lo > 0 and introduces(items[lo - 1]) else []
     elif at + 1 < len(items) and is_item(items[at + 1]):
         lo, intro = at + 1, [sentence]
     else:

@@ -107,9 +107,13 @@ class Query:
     # passages are found by the name's spelling.
     spelled: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
-    def entities_of(self, entities: Sequence[str], text: str) -> list[str]:
-        """A passage's entity keys, with the models known only by spelling that its text names."""
-        extra = [k for k, pattern in self.spelled.items() if k not in entities and pattern.search(text)]
+    def entities_of(self, entities: Sequence[str], title: str, text: str) -> list[str]:
+        """A passage's entity keys, with the models known only by spelling that its title or text names."""
+        extra = [
+            k
+            for k, pattern in self.spelled.items()
+            if k not in entities and (pattern.search(title) or pattern.search(text))
+        ]
         return [*entities, *extra] if extra else list(entities)
 
     @property
@@ -187,7 +191,7 @@ class QueryAnalyzer:
             # gazetteer to have learnt it (a three-document index writes "vicuna" in URLs).
             for token in candidate_names(text):
                 key = entity_key(token)
-                if key and key not in found and token[:1].isupper() and self.facts.sheet(token) is not None:
+                if key and key not in found and token[:1].isupper() and self.facts.knows(token):
                     found.append(key)
         models = [k for k in found if not is_stop(k)]
         return models or found
@@ -221,7 +225,7 @@ class QueryAnalyzer:
             head, _, tail = token.rpartition("-")
             if head and tail.isalpha() and tail.islower() and entity_key(head) in self.gazetteer.vocabulary:
                 continue
-            if self.facts is not None and self.facts.sheet(token) is not None:
+            if self.facts is not None and self.facts.knows(token):
                 continue
             names.append(token)
         return names
@@ -276,10 +280,10 @@ class QueryAnalyzer:
             grouped.setdefault(owner.get(t, t), set()).update({t, *alts})
         return [(frozenset(options), self.idf(frozenset(options))) for options in grouped.values()]
 
-    def weighted_terms(self, tokens: Sequence[str]) -> dict[str, float]:
+    def weighted_terms(self, tokens: Sequence[str], translated: dict[str, list[str]]) -> dict[str, float]:
         """Question tokens (weight 1) plus their translations into the other language (weight < 1)."""
         weights: dict[str, float] = dict.fromkeys(tokens, 1.0)
-        for alts in self.translations(list(tokens)).values():
+        for alts in translated.values():
             for alt in alts:
                 weights.setdefault(alt, EXPANSION_WEIGHT / max(1, len(alts)) * 2)
         return weights
@@ -301,6 +305,7 @@ class QueryAnalyzer:
         model_tokens = {t for key in models for t in tokenize(self.surface(key))}
         skip = model_tokens | set(models)
         tokens = tokenize(search_text)
+        translated = self.translations(tokens)
         parts = sub_questions(question)
         attributes = asked_attributes(question)
         if len(models) >= 2 and (COMPARE_RE.search(question) or EACH_RE.search(question)):
@@ -325,15 +330,13 @@ class QueryAnalyzer:
             parts=parts,
             kind=kind,
             numeric=bool(NUMERIC_RE.search(question)),
-            terms=self.weighted_terms(tokens),
+            terms=self.weighted_terms(tokens, translated),
             concepts=self.concepts(question, skip),
             part_concepts=[self.concepts(p, skip) for p in parts] if len(parts) > 1 else [],
             subject_from_history=from_history,
             spelled=self.spellings([k for k in models if k not in self.gazetteer.names]),
             known_terms=frozenset(
-                t
-                for t in tokens + [a for alts in self.translations(tokens).values() for a in alts]
-                if self.index.has_term(t)
+                t for t in tokens + [a for alts in translated.values() for a in alts] if self.index.has_term(t)
             ),
         )
 

@@ -204,7 +204,7 @@ class HybridSearcher:
                 text=r["text"],
                 context=r["context"],
                 score=float(score),
-                entities=query.entities_of(r["entities"], f"{r['title']}\n{r['text']}"),
+                entities=query.entities_of(r["entities"], r["title"], r["text"]),
             )
             for n, (r, (_, score)) in enumerate(zip(records, ranked), 1)
         ]

@@ -349,6 +349,7 @@ def test_lookup_across_scripts_and_spellings() -> None:
     assert [f.value for f in store.get("百川", "developer")] == ["百川智能"]
     assert store.get("baichuan7b", "developer")[0].value == "Baichuan Intelligent Technology"
     assert store.get("BAICHUAN-7B", "developer") == store.get("Baichuan 7B", "developer")
+    assert store.knows("百川") and store.knows("Baichuan") and not store.knows("百度")
 
 
 def test_family_lookups() -> None:
@@ -362,6 +363,9 @@ def test_family_lookups() -> None:
     assert store.get("Foo 7B", "parameters")[0].normalized == (7e9,)
     assert store.sheet("Foo 70B").model == "Foo 70B"
     assert store.sheet("Nothing-1B") is None and store.get("Nothing-1B", "developer") == []
+    # `knows` answers as `sheet` does, for a model, an alias and a family known through its variants.
+    for name in ("Foo", "Foo 70B", "foo 7b", "Nothing-1B"):
+        assert store.knows(name) == (store.sheet(name) is not None)
 
 
 def test_conflicts_are_marked_and_kept() -> None:
