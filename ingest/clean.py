@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.despin import NUMERALS
 from ingest.errors import MissingDependency
 
 # Words of site chrome, promotion and comment widgets (Chinese and English). One such word
@@ -562,21 +561,6 @@ def to_text(content: str, fmt: str) -> tuple[str, str | None]:
     if fmt == "markdown":
         return clean_markdown(content), None
     return content, None
-
-
-# Spun text writes digits inside names and numbers as Chinese numerals: "LLama两", "GPT-四", "二017年".
-_NUMERALS = NUMERALS  # one table: ingest/despin.py reads spun names the same way
-_SPUN_AFTER_LATIN = re.compile(
-    r"(?<=[A-Za-z0-9][-.])([〇一二两三四五六七八九])|(?<=[A-Za-z0-9])([二两])"
-    r"(?![个种位款者项类部名条倍大])"
-)
-_SPUN_BEFORE_DIGIT = re.compile(r"([〇二两三四五六七八九])(?=[0-9])")
-
-
-def despin(text: str) -> str:
-    """Undo numeral spinning so 'LLama两' reads 'LLama2' for search and display."""
-    text = _SPUN_AFTER_LATIN.sub(lambda m: _NUMERALS[m.group(1) or m.group(2)], text)
-    return _SPUN_BEFORE_DIGIT.sub(lambda m: _NUMERALS[m.group(1)], text)
 
 
 def nfkc(text: str) -> str:

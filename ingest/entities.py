@@ -12,7 +12,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from ingest.clean import despin
+from ingest.despin import despin
 
 NAME_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*(?![A-Za-z0-9])")
 SIZE_SUFFIX_RE = re.compile(r"(\d+(\.\d+)?[bmkt]|\d+x\d+b)$")

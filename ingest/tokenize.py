@@ -11,7 +11,7 @@ import logging
 import re
 from functools import lru_cache
 
-from ingest.clean import despin
+from ingest.despin import despin
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*|[\u4e00-\u9fff]+")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
@@ -125,6 +125,14 @@ ZH_STOPWORDS = frozenset(
         "大概",
         "大约",
         "时候",
+        # "How long / big / many / far": the Chinese "how" + adjective words, asking a degree.
+        "多长",
+        "多久",
+        "多大",
+        "多高",
+        "多远",
+        "多重",
+        "多快",
     ]
 )
 # British spellings, so a question's "licence" finds the corpus's "license".
@@ -175,6 +183,12 @@ def stem(word: str) -> str:
 
 def cut_chinese(text: str) -> list[str]:
     return [w for w in _jieba().lcut_for_search(text) if w.strip()]
+
+
+def in_dictionary(word: str) -> bool:
+    """Whether the segmenter's dictionary has the word; jieba's HMM also makes up words from
+    characters it cannot place (训练时用了 gives 时用)."""
+    return bool(_jieba().dt.FREQ.get(word))
 
 
 class TermSet:

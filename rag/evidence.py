@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 from ingest.chunk import detect_language
 from ingest.entities import family_key
 from ingest.tokenize import TermSet
-from rag.query import Query
+from rag.query import Query, asked_attributes
 from rag.schema import Passage
 from rag.sentences import Sentence, readable, split_sentences
 from rag.weights import Weights
 
 if TYPE_CHECKING:
+    from ingest.entities import Gazetteer
     from ingest.facts import Fact, FactStore
     from ingest.index import Index
     from rag.retrieve import CachedEncoder, HybridSearcher, Retrieval
@@ -57,6 +58,7 @@ class Scored:
     dense: float
     language: str
     in_scope: bool
+    subject: str = ""  # the label line naming the model this sentence is about, when the sentence does not
 
 
 @dataclass
@@ -113,6 +115,17 @@ def sentence_features(
     }, tokens
 
 
+def subject_of(sentence: Sentence, text: str, gazetteer: Gazetteer) -> tuple[set[str], str]:
+    """The models a sentence names (with their families), with those of the bare label line above it;
+    and that label, when it names a model the sentence does not."""
+    named = {k for key in gazetteer.find(text) for k in (key, family_key(key))}
+    label = sentence.label
+    subjects = {k for key in gazetteer.find(label) for k in (key, family_key(key))} if label else set()
+    if not subjects or subjects <= named:
+        return named, ""
+    return named | subjects, readable(label).rstrip(":：")
+
+
 def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:
     return [
         s
@@ -136,13 +149,17 @@ def score_sentences(
     if not plain:
         return []
     sentences = [s for s, _ in plain]
-    # A table row is judged with its header, so "GPT-4 | 1.76T" still says what 1.76T is.
-    texts = [readable(s.table_header + "\n" + s.text) if s.is_table_row else text for s, text in plain]
+    names = [subject_of(s, text, searcher.gazetteer) for s, text in plain]
+    # A table row is judged with its header, so "GPT-4 | 1.76T" still says what 1.76T is; a line under a
+    # bare name ("ziya" / "IDEA研究院在7B/13B llama上...") with that name.
+    texts = [
+        readable(s.table_header + "\n" + s.text) if s.is_table_row else f"{subject}\n{text}" if subject else text
+        for (s, text), (_, subject) in zip(plain, names)
+    ]
     vectors = encoder.encode([query.search_text] + texts)
     dense = vectors[1:] @ vectors[0]
     scored = []
-    for sentence, text, sim in zip(sentences, texts, dense):
-        named = {k for key in searcher.gazetteer.find(text) for k in (key, family_key(key))}
+    for sentence, text, sim, (named, subject) in zip(sentences, texts, dense, names):
         features, tokens = sentence_features(query, sentence, text, float(sim), named, fact_values)
         parts = [concept_share(tokens, groups) for groups in query.part_concepts]
         item = Scored(
@@ -154,6 +171,7 @@ def score_sentences(
             float(sim),
             detect_language(sentence.text),
             bool(features["in_scope"]),
+            subject,
         )
         if keep_features:
             item.features = features  # type: ignore[attr-defined]  # for fitting only
@@ -244,6 +262,14 @@ def evidence_df(query: Query, term: str) -> bool:
     return term in query.known_terms
 
 
+def spoken_share(query: Query, about: Sequence[Scored]) -> float:
+    """Share of the question's attributes that some sentence in `about` names (by the same cues)."""
+    if not query.attributes:
+        return 0.0
+    spoken = {a for s in about for a in asked_attributes(s.sentence.text)}
+    return len(spoken & set(query.attributes)) / len(query.attributes)
+
+
 def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) -> dict[str, float]:
     text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in evidence.passages))
     coverage = concept_share(text, query.concepts) if query.concepts else float(bool(query.models))
@@ -269,5 +295,9 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
         "best_sentence": max((s.score for s in evidence.sentences), default=-10.0) / 10.0,
         "named_model": float(bool(query.models)),
         "attribute_found": (sum(1 for h in pairs if h.facts) / len(pairs)) if pairs else 0.0,
+        # Asked, and the fact store has nothing for it: "How much did training StarCoder cost?"
+        "attribute_missing": (sum(1 for h in pairs if not h.facts) / len(pairs)) if pairs else 0.0,
+        # Asked attributes that some sentence about the model speaks of, found in it or not.
+        "attribute_spoken": spoken_share(query, about),
         "missing_rarest": max(missing, default=0.0) / 10.0,
     }

@@ -306,6 +306,12 @@ def in_reading_order(items: list[Scored]) -> list[Scored]:
     return sorted(items, key=lambda s: (first_seen[s.sentence.passage.n], s.sentence.start))
 
 
+def shown_label(sentence: Sentence, shown: set[tuple[int, int]]) -> bool:
+    """Whether the label line above the sentence is in the answer already (as a heading brought in)."""
+    span = sentence.label_span
+    return span is not None and (sentence.passage.n, span[0]) in shown
+
+
 def render(items: list[Scored], lang: str, quotes: Quotes, as_list: bool = False) -> str:
     """The sentences with their markers; a run of quotes in the other language is introduced as such.
     For a list question, the lists the sentences belong to come whole, one item per line."""
@@ -320,6 +326,8 @@ def render(items: list[Scored], lang: str, quotes: Quotes, as_list: bool = False
                 continue
             shown.add((s.passage.n, s.start))
             text = sentence_text(s, lang)
+            if s is item.sentence and item.subject and not shown_label(s, shown):
+                text = f"{item.subject}{'：' if lang == 'zh' else ': '}{text}"  # "ziya: ..."
             if text.startswith("“") and not quoting:
                 parts.append(phrase(lang, "quoting"))
             quoting = text.startswith("“")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import candidate_names, entity_key, family_key, looks_like_name
-from ingest.tokenize import CJK_RE, tokenize
+from ingest.tokenize import CJK_RE, in_dictionary, tokenize
 from rag.schema import Turn
 
 if TYPE_CHECKING:
@@ -59,8 +59,10 @@ COMPARE_RE = re.compile(
 EACH_RE = re.compile(r"\b(respectively|each|both)\b|分别|各自|都", re.IGNORECASE)
 # "Which/what" before a plural noun asks for several things ("What artifacts did ...", "Which five
 # datasets ..."); auxiliaries ending in s ("what is", "what does") are not plural nouns.
+HYPHENATED_RE = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)+")
 LIST_RE = re.compile(
-    r"\b(which|what)\s+(?:[\w-]+\s+){0,2}?(?!(?:is|was|does|has|this|its|makes|uses|means|needs|takes|gives|allows|supports|causes|helps|happens|seems|goes|comes)\b)[a-z-]+[^s\W]s\b|\blist\b|有哪些|哪些|哪几|列出",
+    r"\b(which|what)\s+(?:[\w-]+\s+){0,2}?(?!(?:is|was|does|has|this|its|makes|uses|means|needs|takes|gives|allows|supports|causes|helps|happens|seems|goes|comes)\b)[a-z-]+[^s\W]s\b"
+    r"|\bwho (?:are|were)\b|\blist\b|有哪些|哪些|哪几|列出",
     re.IGNORECASE,
 )
 HOW_RE = re.compile(
@@ -191,10 +193,16 @@ class QueryAnalyzer:
             # gazetteer to have learnt it (a three-document index writes "vicuna" in URLs).
             for token in candidate_names(text):
                 key = entity_key(token)
-                if key and key not in found and token[:1].isupper() and self.facts.knows(token):
+                if key and key not in found and self.facts.knows(token) and self.written_as_sheet(token):
                     found.append(key)
         models = [k for k in found if not is_stop(k)]
         return models or found
+
+    def written_as_sheet(self, token: str) -> bool:
+        """A capitalised name, or one written as the corpus writes its sheet's model ("ziya" is the
+        model where the corpus only ever writes it in lower case)."""
+        assert self.facts is not None
+        return token[:1].isupper() or self.facts.name(self.facts.key(token)) == token
 
     def is_plain_word(self, key: str, text: str) -> bool:
         """'plug' in "If I plug it into LangChain" is the word, not PLUG: a name the corpus only ever
@@ -265,14 +273,25 @@ class QueryAnalyzer:
             self._df[options] = math.log(1 + len(self.index) / (df + 1))
         return self._df[options]
 
+    def is_artifact(self, token: str) -> bool:
+        """A Chinese token the corpus never uses that is a lone character (台, 个) or no word of the
+        segmenter's dictionary (时用): a piece of segmentation, not something the question asks about."""
+        if not CJK_RE.match(token) or self.index.has_term(token):
+            return False
+        return len(token) == 1 or not in_dictionary(token)
+
     def concepts(self, text: str, skip: set[str]) -> list[tuple[frozenset[str], float]]:
         """The question's content words, each with its translations, weighted by rarity. The Chinese
         segmenter also yields the pieces of a compound (超级计算机: 超级, 计算, 计算机); they are
         alternatives of the compound, not concepts of their own. "哪台", "哪种" only ask which."""
-        tokens = [t for t in dict.fromkeys(tokenize(text)) if not t.startswith("哪")]
+        tokens = [t for t in dict.fromkeys(tokenize(text)) if not t.startswith("哪") and not self.is_artifact(t)]
         translated = self.translations(tokens)
         compounds = [t for t in tokens if CJK_RE.match(t)]
         owner = {t: max((u for u in compounds if t != u and t in u), key=len, default=t) for t in compounds}
+        # Likewise the pieces of a hyphenated word ("CS-2" gives cs2, cs and 2).
+        for word in HYPHENATED_RE.findall(text):
+            joined, *pieces = tokenize(word) or [""]
+            owner.update({p: joined for p in pieces if p != joined})
         grouped: dict[str, set[str]] = {}
         for t, alts in translated.items():
             if t in skip or t in COMPARE_STEMS:

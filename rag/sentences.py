@@ -10,8 +10,14 @@ from rag.schema import Passage
 SENTENCE_RE = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;]+|(?=\n)|$)|[^\n.]+?(?:\.(?=\s)|$)")
 SPLIT_RE = re.compile(r"(?<=[。！？!?；;])|(?<=\.)(?=\s)|\n")
 MAX_CHARS = 400  # longest piece offered as one answer sentence
+LABEL_MAX_CHARS = 40
+LABEL_END_RE = re.compile(r"[。！？!?；;，,.]$|^\s*([-*+•]|\d{1,3}[.)、])\s")
 TABLE_RULE_RE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
 MARKDOWN_RE = re.compile(r"\*\*|__|`|^#+\s*|^\s*[-*+•]\s+|^\s*>+\s*", re.MULTILINE)
+# A line break inside a sentence: hard-wrapped English (model cards wrap at ~100 columns), the line
+# ending in no sentence mark and the next one going on in lower case ("... filtered to match the\n
+# story-like style of Winograd schemas,").
+SOFT_WRAP_RE = re.compile(r"(?<=[A-Za-z0-9,)\]’'\"-])[ \t]*\n(?=[ \t]*[a-z])")
 
 
 @dataclass
@@ -49,6 +55,27 @@ class Sentence:
         return ""
 
     @property
+    def label(self) -> str:
+        """The bare line right above this sentence's line ("ziya" above "IDEA研究院在7B/13B llama上
+        连续预训练..."): in a list of name / description lines whose table lost its cells, it says what
+        the sentence is about. Empty when the line above is prose, a list item or a table row."""
+        span = self.label_span
+        return self.passage.text[span[0] : span[1]] if span else ""
+
+    @property
+    def label_span(self) -> tuple[int, int] | None:
+        text = self.passage.text
+        line_start = text.rfind("\n", 0, self.start) + 1
+        end = len(text[:line_start].rstrip())
+        start = text.rfind("\n", 0, end) + 1
+        above = text[start:end]
+        start += len(above) - len(above.lstrip())
+        above = above.strip()
+        if not above or len(above) > LABEL_MAX_CHARS or above.count("|") >= 2 or LABEL_END_RE.search(above):
+            return None
+        return start, end
+
+    @property
     def is_table_header(self) -> bool:
         rest = self.passage.text[self.end :].lstrip("\n").split("\n", 1)[0]
         return self.is_table_row and bool(TABLE_RULE_RE.match(rest)) and "-" in rest
@@ -58,8 +85,17 @@ def split_sentences(passage: Passage, min_chars: int = 6) -> list[Sentence]:
     text = passage.text
     # Table rows stay whole; other lines are cut at sentence ends.
     rows = [m.span() for m in re.finditer(r"[^\n]+", text) if m.group(0).count("|") >= 2]
+    wraps = {m.end() - 1 for m in SOFT_WRAP_RE.finditer(text)}  # the newline of each soft wrap
     cuts = sorted(
-        {0, len(text), *(m.start() for m in SPLIT_RE.finditer(text) if not any(a < m.start() < b for a, b in rows))}
+        {
+            0,
+            len(text),
+            *(
+                m.start()
+                for m in SPLIT_RE.finditer(text)
+                if m.start() not in wraps and not any(a < m.start() < b for a, b in rows)
+            ),
+        }
     )
     out = []
     for a, b in zip(cuts, cuts[1:]):
@@ -91,6 +127,6 @@ def windows(text: str, start: int, end: int, limit: int = MAX_CHARS) -> list[tup
 
 def readable(text: str) -> str:
     """A sentence as shown in an answer: markdown marks removed, spun numerals undone."""
-    from ingest.clean import despin
+    from ingest.despin import despin
 
     return re.sub(r"\s+", " ", MARKDOWN_RE.sub("", despin(text))).strip()

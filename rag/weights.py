@@ -42,6 +42,8 @@ ANSWERABLE_FEATURES = (
     "best_sentence",  # the best sentence's fitted score
     "named_model",  # the question names a model the corpus knows
     "attribute_found",  # share of (model, attribute) pairs the fact store answers
+    "attribute_missing",  # share of (model, attribute) pairs the fact store has nothing for
+    "attribute_spoken",  # share of asked attributes some sentence about the model names
     "missing_rarest",  # IDF of the rarest concept no passage holds (/10)
 )
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from corpus import CORPUS_DIR
-from ingest.clean import CleanReport, clean_lines, clean_markdown, despin, is_boilerplate, template_lines
+from ingest.clean import CleanReport, clean_lines, clean_markdown, is_boilerplate, template_lines
+from ingest.despin import despin
 
 SEEDS = sorted((CORPUS_DIR / "seeds").glob("*.txt"))
 
