@@ -128,9 +128,10 @@ def looks_like_name(token: str) -> bool:
     return inner_upper or has_digit or dotted
 
 
-# A capital only says "name" in the middle of an English sentence or inside Chinese text,
-# not at the start of a sentence or heading.
-MID_SENTENCE_RE = re.compile(r"([a-z,;(] |[\u4e00-\u9fff]\s?)$")
+# A capital only says "name" in the middle of an English sentence or inside Chinese text (after a
+# Chinese character or punctuation mark, or a colon closing Chinese: "图18:Sparrow"), not at the start
+# of a sentence or heading.
+MID_SENTENCE_RE = re.compile(r"([a-z,;(] |[\u4e00-\u9fff]\s?|[：，、（]\s?|[\u4e00-\u9fff0-9]:)$")
 
 
 # "Claude 3", "LLaMA 2": a name and a version number written apart.

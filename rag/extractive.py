@@ -351,17 +351,29 @@ def best_sentences(evidence: Evidence, floor_share: float, limit: int, max_chars
     return pick(scored, limit, max_chars, floor)
 
 
+def about_subject(scored: Sequence[Scored], key: str, size: str) -> list[list[Scored]]:
+    """The sentences about one compared model, most specific first: with the size the question gives it
+    ("Llama 2 70B": the 70B row, not the 65B one), then all of them."""
+    family = {key, family_key(key)}
+    own = [s for s in scored if family & s.entities or family & set(s.sentence.passage.entities)]
+    if not size:
+        return [own]
+    sized = re.compile(rf"(?<![\d.]){re.escape(size[:-1])}\s?{size[-1]}\b", re.IGNORECASE)
+    return [[s for s in own if sized.search(s.sentence.text)], own]
+
+
 def comparison_blocks(evidence: Evidence, quotes: Quotes, floor_share: float) -> list[str]:
     blocks = []
     lang = evidence.query.lang
     scored = evidence.sentences
     best = scored[0].score if scored else 0.0
-    for key in evidence.query.models[:4]:
-        family = {key, family_key(key)}
-        own = [s for s in scored if family & s.entities or family & set(s.sentence.passage.entities)]
-        chosen = pick(own, 2, 400, floor=best - abs(best) * (1 - floor_share) - 1.0)
+    floor = best - abs(best) * (1 - floor_share) - 1.0
+    subjects = evidence.query.subjects or [(k, "") for k in evidence.query.models]
+    for key, size in subjects[:4]:
+        chosen = next((c for tier in about_subject(scored, key, size) if (c := pick(tier, 2, 400, floor))), [])
         if chosen:
-            blocks.append(f"**{evidence.query.model_names.get(key, key)}**: {render(chosen, lang, quotes)}")
+            name = evidence.query.model_names.get(key, key) + (f" {size}" if size else "")
+            blocks.append(f"**{name}**: {render(chosen, lang, quotes)}")
     return blocks
 
 

@@ -108,6 +108,9 @@ class Query:
     # Models named by their fact sheet only: the index did not tag chunks with them, so their
     # passages are found by the name's spelling.
     spelled: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    # The models as the question sizes them ("Llama 2 70B" -> ("llama2", "70B")), one per mention;
+    # a model named without a size has "" for it.
+    subjects: list[tuple[str, str]] = field(default_factory=list)
 
     def entities_of(self, entities: Sequence[str], title: str, text: str) -> list[str]:
         """A passage's entity keys, with the models known only by spelling that its title or text names."""
@@ -125,6 +128,25 @@ class Query:
     @property
     def compare(self) -> bool:
         return self.kind == "compare"
+
+
+# Tried at every word start (a lookahead, so matches overlap): "How do Llama 1 65B" holds "Llama 1 65B".
+SIZED_NAME_RE = re.compile(r"(?=(?<![\w.-])([A-Za-z][\w.-]*(?: [A-Z0-9][\w.]*)*?)[ -](\d+(?:\.\d+)?[BMKbmk])\b)")
+
+
+def sized_subjects(question: str, models: Sequence[str]) -> list[tuple[str, str]]:
+    """Each model once, with the sizes the question gives it: "Cerebras-GPT 111M and Cerebras-GPT 13B"
+    are two subjects of one model. A model whose name holds the size ("Vicuna-13B") needs none."""
+    sized: dict[str, list[str]] = {}
+    for match in SIZED_NAME_RE.finditer(question):
+        name, size = match.group(1), match.group(2).upper()
+        key = entity_key(name)
+        if key in models and entity_key(f"{name}{size}") not in models and size not in sized.get(key, []):
+            sized.setdefault(key, []).append(size)
+    subjects = [(key, size) for key in models for size in sized.get(key, [""])]
+    # A name a sized mention already makes specific is no subject of its own ("Llama" beside "Llama 2 70B").
+    specific = [k for k, size in subjects if size]
+    return [(k, size) for k, size in subjects if size or not any(o != k and o.startswith(k) for o in specific)]
 
 
 def sub_questions(question: str) -> list[str]:
@@ -274,17 +296,20 @@ class QueryAnalyzer:
         return self._df[options]
 
     def is_artifact(self, token: str) -> bool:
-        """A Chinese token the corpus never uses that is a lone character (台, 个) or no word of the
-        segmenter's dictionary (时用): a piece of segmentation, not something the question asks about."""
-        if not CJK_RE.match(token) or self.index.has_term(token):
+        """A lone Chinese character (多, 大, 时, 台: function words and the pieces of words the segmenter
+        could not place) or a Chinese token the corpus never uses and the segmenter's dictionary does
+        not know (时用, from 训练时用了): segmentation, not something the question asks about."""
+        if not CJK_RE.match(token):
             return False
-        return len(token) == 1 or not in_dictionary(token)
+        return len(token) == 1 or (not self.index.has_term(token) and not in_dictionary(token))
 
     def concepts(self, text: str, skip: set[str]) -> list[tuple[frozenset[str], float]]:
         """The question's content words, each with its translations, weighted by rarity. The Chinese
         segmenter also yields the pieces of a compound (超级计算机: 超级, 计算, 计算机); they are
-        alternatives of the compound, not concepts of their own. "哪台", "哪种" only ask which."""
-        tokens = [t for t in dict.fromkeys(tokenize(text)) if not t.startswith("哪") and not self.is_artifact(t)]
+        alternatives of the compound, not concepts of their own. "哪台", "哪种" only ask which, "几张" how many."""
+        tokens = [
+            t for t in dict.fromkeys(tokenize(text)) if not t.startswith(("哪", "几")) and not self.is_artifact(t)
+        ]
         translated = self.translations(tokens)
         compounds = [t for t in tokens if CJK_RE.match(t)]
         owner = {t: max((u for u in compounds if t != u and t in u), key=len, default=t) for t in compounds}
@@ -327,7 +352,10 @@ class QueryAnalyzer:
         translated = self.translations(tokens)
         parts = sub_questions(question)
         attributes = asked_attributes(question)
-        if len(models) >= 2 and (COMPARE_RE.search(question) or EACH_RE.search(question)):
+        subjects = sized_subjects(question, models)
+        numeric = bool(NUMERIC_RE.search(question))
+        # Two or more models, or two sizes of one.
+        if len(subjects) >= 2 and (COMPARE_RE.search(question) or EACH_RE.search(question)):
             kind = "compare"
         elif from_history:
             kind = "followup"
@@ -348,7 +376,8 @@ class QueryAnalyzer:
             attributes=attributes,
             parts=parts,
             kind=kind,
-            numeric=bool(NUMERIC_RE.search(question)),
+            numeric=numeric,
+            subjects=subjects,
             terms=self.weighted_terms(tokens, translated),
             concepts=self.concepts(question, skip),
             part_concepts=[self.concepts(p, skip) for p in parts] if len(parts) > 1 else [],

@@ -208,3 +208,11 @@ def test_a_list_question_gets_the_whole_list_one_cited_item_per_line(atlas: Atla
     items = [line for line in answer.answer.splitlines() if line.startswith("- ")]
     assert len(items) >= 4 and all(re.search(r"\[\d+\]$", item) for item in items), answer.answer
     assert any("EasyLM" in item for item in items) and any("demo" in item for item in items)
+
+
+def test_a_line_under_a_bare_model_name_is_answered_with_that_name(atlas: Atlas) -> None:
+    """The survey's model table lost its cells: a name line, then its description line."""
+    answer = atlas.ask("How was PandaLLM trained?")
+    assert answer.answered and "COIG" in answer.answer
+    described = answer.answer[: answer.answer.index("COIG")]
+    assert "PandaLLM" in described  # the description is introduced by the name it describes

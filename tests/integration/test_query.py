@@ -89,3 +89,22 @@ def test_the_pieces_of_a_chinese_compound_are_one_concept(analyzer: QueryAnalyze
     assert {"超级", "计算机"} <= compound
     assert not any(options & {"超级", "计算机"} for options in concepts if options is not compound)
     assert not any(any(t.startswith("哪") for t in options) for options in concepts)  # "which" asks nothing
+
+
+def test_sizes_of_one_model_are_two_subjects_of_a_comparison(analyzer: QueryAnalyzer) -> None:
+    query = analyzer.analyse("Compare Pythia 1B and Pythia 12B on the Pile.")
+    assert query.kind == "compare" and query.subjects == [("pythia", "1B"), ("pythia", "12B")]
+    # A name that holds its size needs none, and a name without one has "".
+    assert analyzer.analyse("Compare Vicuna-13B and Alpaca 7B.").subjects == [("vicuna13b", ""), ("alpaca", "7B")]
+
+
+def test_segmentation_pieces_and_question_words_are_no_concepts(analyzer: QueryAnalyzer) -> None:
+    for question in ("Vicuna 训练时用了几张显卡？", "ChatGLM-6B 的上下文有多长？"):
+        words = {w for options, _ in analyzer.analyse(question).concepts for w in options}
+        assert not any(len(w) == 1 and "\u4e00" <= w <= "\u9fff" for w in words), words
+        assert not words & {"时用", "几张", "多长"}, words
+
+
+def test_a_model_the_corpus_writes_in_lower_case_is_named_so(analyzer: QueryAnalyzer) -> None:
+    assert analyzer.analyse("ziya 是基于什么模型训练的？").models == ["ziya"]
+    assert analyzer.analyse("Which recipe did they plug in?").models == []

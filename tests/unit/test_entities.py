@@ -28,6 +28,13 @@ def test_build_finds_names_not_words() -> None:
         assert word not in g.names, word
 
 
+def test_a_capitalised_word_in_chinese_text_counts_after_chinese_punctuation_too() -> None:
+    texts = ["研究者介绍了Heron,一个对话代理。", "图7:Heron 的流水线。", "Heron:对话代理"]
+    assert "heron" in Gazetteer.build(texts).names
+    # Once only (the line start does not count), it is no name yet.
+    assert "heron" not in Gazetteer.build(texts[:1] + texts[2:]).names
+
+
 def test_unknown_names_are_reported() -> None:
     g = Gazetteer.build(TEXTS)
     assert g.unknown("How many layers does GPT-5 have?") == ["GPT-5"]

@@ -1,0 +1,40 @@
+"""Sentence spans: hard-wrapped lines are one sentence, a bare line above a line labels it."""
+
+from __future__ import annotations
+
+from rag.schema import Passage
+from rag.sentences import split_sentences
+
+
+def passage(text: str) -> Passage:
+    return Passage(n=1, chunk_id="c", doc_id="d", title="t", url="u", language="en", start=0, end=len(text), text=text)
+
+
+def test_a_hard_wrapped_sentence_is_one_sentence() -> None:
+    text = (
+        "The corpus joins three sources:\n"
+        "  - WikiText, articles chosen from Wikipedia to match the\n"
+        "style of encyclopaedias,\n"
+        "  - Books.\n"
+        "The split was sampled in proportion\n"
+        "to each source's size.\n"
+        "Results\n"
+        "Next paragraph starts here."
+    )
+    sentences = [s.text for s in split_sentences(passage(text))]
+    assert "- WikiText, articles chosen from Wikipedia to match the\nstyle of encyclopaedias," in sentences
+    assert "The split was sampled in proportion\nto each source's size." in sentences
+    # A line that ends a sentence, a list item and a capitalised line after a heading stay apart.
+    assert "- Books." in sentences and "Results" in sentences and "Next paragraph starts here." in sentences
+    for s in split_sentences(passage(text)):
+        assert text[s.start : s.end] == s.text
+
+
+def test_a_bare_line_above_labels_the_line_below() -> None:
+    text = "开源模型\n\nOrcaX\n\n基于Llama2微调的对话模型，支持8K上下文。\n更多介绍见下文，这一行的上一行是句子。"
+    by_text = {s.text: s for s in split_sentences(passage(text))}
+    described = by_text["基于Llama2微调的对话模型，支持8K上下文。"]
+    assert described.label == "OrcaX"
+    start, end = described.label_span or (0, 0)
+    assert text[start:end] == "OrcaX"
+    assert by_text["更多介绍见下文，这一行的上一行是句子。"].label == ""
