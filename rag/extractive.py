@@ -396,7 +396,12 @@ def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str
     if found:
         lines, missing = fact_lines(evidence, quotes)
         pieces += lines
-        extra = best_sentences(evidence, floor_share, 2, 400)
+        # Beside the facts, a few sentences; a list question wants its items whatever the facts say.
+        extra = (
+            best_sentences(evidence, floor_share, SENTENCE_LIMIT, SENTENCE_CHARS)
+            if query.kind == "list"
+            else best_sentences(evidence, floor_share, 2, 400)
+        )
         if extra:
             pieces.append(render(extra, query.lang, quotes, as_list=query.kind == "list"))
         # A part a chosen sentence about the model speaks to is not "not stated".

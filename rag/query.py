@@ -296,12 +296,15 @@ class QueryAnalyzer:
         return self._df[options]
 
     def is_artifact(self, token: str) -> bool:
-        """A lone Chinese character (多, 大, 时, 台: function words and the pieces of words the segmenter
-        could not place) or a Chinese token the corpus never uses and the segmenter's dictionary does
-        not know (时用, from 训练时用了): segmentation, not something the question asks about."""
+        """Segmentation, not something the question asks about: a lone Chinese character the corpus's
+        own segmentation also yields (多, 大, 时: function words and pieces of words), or a token the
+        corpus never uses that the segmenter's dictionary does not know (时用, from 训练时用了). A lone
+        character the corpus never has stays: "吃" and "菜" say the question is about food."""
         if not CJK_RE.match(token):
             return False
-        return len(token) == 1 or (not self.index.has_term(token) and not in_dictionary(token))
+        if len(token) == 1:
+            return self.index.has_term(token)
+        return not self.index.has_term(token) and not in_dictionary(token)
 
     def concepts(self, text: str, skip: set[str]) -> list[tuple[frozenset[str], float]]:
         """The question's content words, each with its translations, weighted by rarity. The Chinese
