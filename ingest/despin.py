@@ -60,6 +60,25 @@ SPUN_WORDS = {
     "斯坦祸": "斯坦福",  # Stanford
     "阿面": "阿里",  # Alibaba
     "通义千答": "通义千问",  # Qwen
+    "措辞模子": "语言模型",  # language model (措辞 alone is also a real word: wording)
+    "外英": "中英",  # Chinese-English
+    "外科院": "中科院",  # Chinese Academy of Sciences
+    "钻研院": "研究院",  # research institute
+    "野生智能": "人工智能",  # artificial intelligence
+    "撑持": "支持",  # support
+    "拉理": "推理",  # inference
+    "机能": "性能",  # performance
+    "罪能": "功能",  # capability
+    "散团": "集团",  # group (company)
+    "深度供索": "深度求索",  # DeepSeek
+    "否商用": "可商用",  # commercially usable
+    "收费商用": "免费商用",  # free for commercial use
+    "领有": "拥有",  # have
+    "答问": "问答",  # question answering
+    "窗心": "窗口",  # window
+    "超少": "超长",  # very long
+    "形貌": "描述",  # description
+    "海内": "国内",  # domestic
 }
 _SPUN_WORD_RE = re.compile("|".join(sorted(map(re.escape, SPUN_WORDS), key=len, reverse=True)))
 

@@ -261,9 +261,12 @@ def test_despin_keeps_every_offset() -> None:
         ("GPT-四、PaLM", "GPT-4、PaLM"),
         ("支持3两K上下文", "支持32K上下文"),
         ("谢源的模子", "开源的模型"),
+        ("外科院谢源,机能媲美GPT-3.5", "中科院开源,性能媲美GPT-3.5"),
+        ("撑持多言语的年夜措辞模子,否商用", "支持多言语的年夜语言模型,可商用"),
     ]:
         assert despin(spun) == plain and len(despin(spun)) == len(spun)
-    for word in ("第两代", "两个版本", "SFT三阶段训练", "Alpaca一样"):
+    # Real words stay, and so does a look-alike that only straddles two real words (语言|语言).
+    for word in ("第两代", "两个版本", "SFT三阶段训练", "Alpaca一样", "不同措辞的提示", "跨语言语言模型"):
         assert despin(word) == word
 
 
