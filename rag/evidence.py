@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import family_key
-from ingest.tokenize import TermSet
+from ingest.tokenize import CJK_RE, TermSet
 from rag.query import Query, asked_attributes
 from rag.schema import Passage
 from rag.sentences import Sentence, readable, split_sentences
@@ -258,6 +258,10 @@ def gather(
     return evidence
 
 
+def is_lone_character(options: frozenset[str]) -> bool:
+    return all(len(o) == 1 and CJK_RE.match(o) for o in options)
+
+
 def evidence_df(query: Query, term: str) -> bool:
     return term in query.known_terms
 
@@ -277,7 +281,10 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
     pairs = list(evidence.facts)
     # A concept no passage holds, weighted by how rare it is: "weather", "lottery", "learning rate".
     missing = [w for options, w in query.concepts if not text.any_of(set(options))]
-    absent = sum(w for options, w in query.concepts if not any(evidence_df(query, o) for o in options))
+    unknown = [(options, w) for options, w in query.concepts if not any(evidence_df(query, o) for o in options)]
+    # A lone Chinese character the corpus lacks says less (花了 "spent") than a word it lacks ("天气").
+    absent = sum(w for options, w in unknown if not is_lone_character(options))
+    absent_chars = sum(w for options, w in unknown if is_lone_character(options))
     # The same, over the passages about the named model only: does the corpus say this about *it*?
     scoped = [p for p in evidence.passages if query.families & set(p.entities)] if query.models else evidence.passages
     scoped_text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in scoped))
@@ -287,6 +294,7 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
     return {
         "best_sentence_dense": max((s.dense for s in about), default=0.0),
         "unknown_words": absent / total if total else 0.0,
+        "unknown_characters": absent_chars / total if total else 0.0,
         "coverage": coverage,
         "scoped_coverage": concept_share(scoped_text, query.concepts) if scoped else 0.0,
         "scoped_top": concept_share(scoped_text, top_two) if scoped else 0.0,

@@ -34,6 +34,7 @@ SENTENCE_FEATURES = (
 ANSWERABLE_FEATURES = (
     "best_sentence_dense",  # similarity of the best sentence about the named model
     "unknown_words",  # share of the question's concept weight in words the corpus never uses
+    "unknown_characters",  # the same, in lone Chinese characters (吃, 花)
     "coverage",  # share of the question's concepts found in the passages
     "scoped_coverage",  # the same, in the passages about the named model
     "scoped_top",  # the question's two rarest concepts, in the passages about the named model
