@@ -248,6 +248,8 @@ def gather(
         if p.chunk_id not in by_chunk:
             passages.append(p.model_copy(update={"n": len(passages) + 1}))
             by_chunk[p.chunk_id] = len(passages)
+    documents: dict[str, str] = {}
+    passages = [continued(p, documents, searcher.index) for p in passages]
     fact_passage = {}
     for fact, spec in located:
         fact_passage[(fact.doc_id, fact.start, fact.end)] = by_chunk[records[spec["row"]]["chunk_id"]]
@@ -256,6 +258,66 @@ def gather(
     evidence = Evidence(query, passages, sentences, hits, fact_passage)
     evidence.features = answerable_features(query, evidence, retrieval)
     return evidence
+
+
+CONTINUE_CHARS = 400  # how far past its chunk a cut sentence may run
+LIST_CHARS = 800  # and a cut list
+SENTENCE_END_RE = re.compile(r"[。！？!?](?=\s|$)|\.(?=\s)|\n[ \t]*\n")
+ITEM_LINE_RE = re.compile(r"^\s*([-*+•]|\d{1,3}[.)、])\s")
+
+
+def continued(passage: Passage, documents: dict[str, str], index: Index) -> Passage:
+    """A passage the chunker cut inside a sentence or a list, run on to where that sentence or list
+    ends in its document ("... we define three main paradigms that" and the paradigms), so an answer
+    never quotes half a sentence or half a list. Still an exact span of the document."""
+    text = passage.text.rstrip()
+    if not text:
+        return passage
+    last_line = text.rsplit("\n", 1)[-1].strip()
+    last_sentence = re.split(r"[。！？!?.]\s|\n[ \t]*\n", text)[-1].strip()
+    # A list item, or a sentence introducing a list; not a short heading of the next section ("BLOOM:").
+    in_list = bool(ITEM_LINE_RE.match(last_line)) or (text.endswith((":", "：")) and len(last_sentence) > 40)
+    if text[-1] in "。！？!?.；;|:：" and not in_list:
+        return passage
+    if passage.doc_id not in documents:
+        document = index.document(passage.doc_id)
+        documents[passage.doc_id] = document["text"] if document else ""
+    doc = documents[passage.doc_id]
+    if doc[passage.start : passage.end] != passage.text or passage.end >= len(doc):
+        return passage
+    following = doc[passage.end : passage.end + (LIST_CHARS if in_list else CONTINUE_CHARS)]
+    end = None if in_list else SENTENCE_END_RE.search(following)
+    if end is not None and end.group().strip() == "" and ITEM_LINE_RE.match(following[end.end() :]):
+        end = None  # "... three main paradigms that" and then the paradigms, as a list
+    if end is None:
+        extra = list_tail(following) if in_list or ITEM_LINE_RE.match(following.lstrip("\n")) else ""
+    else:
+        extra = following[: end.end()].rstrip()
+    if not extra.strip():
+        return passage
+    return passage.model_copy(update={"end": passage.end + len(extra), "text": passage.text + extra})
+
+
+def list_tail(following: str) -> str:
+    """The rest of a list: its item lines and the lines that continue them (wrapped: the line before
+    ends mid-sentence, or this one goes on in lower case), up to the first line that is neither (a blank
+    line is allowed between items)."""
+    taken, offset, open_line = 0, 0, True  # the chunk ended inside a sentence or at its list's colon
+    for i, line in enumerate(following.split("\n")):
+        stripped = line.strip()
+        if stripped and (ITEM_LINE_RE.match(line) or open_line or stripped[:1].islower()):
+            taken = offset + len(line)
+            open_line = stripped[-1] not in "。！？!?.；;:："
+        elif stripped:
+            break
+        elif i > 0:
+            open_line = False  # a paragraph ends at a blank line
+        offset += len(line) + 1
+    tail = following[:taken]
+    # A list cut at the window's edge ends at its last whole line.
+    if taken >= len(following):
+        tail = tail[: tail.rfind("\n")] if "\n" in tail else ""
+    return tail
 
 
 def is_lone_character(options: frozenset[str]) -> bool:

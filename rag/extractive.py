@@ -274,12 +274,19 @@ def list_block(sentence: Sentence) -> list[Sentence]:
     # The run of items; after an introducing line that is itself an item, the run of lines up to the
     # next item (a nested list whose markers the source lost).
     marked = lo < len(items) and is_item(items[lo])
-    hi = lo
+    run: list[Sentence] = []
     used = 0
-    while hi < len(items) and is_item(items[hi]) == marked and hi - lo < LIST_ITEMS and used < LIST_CHARS:
-        used += len(items[hi].text)
-        hi += 1
-    return intro + items[lo:hi]
+    for s in items[lo:]:
+        if len(run) >= LIST_ITEMS or used >= LIST_CHARS:
+            break
+        if is_item(s) == marked:
+            run.append(s)
+            used += len(s.text)
+        elif marked and run and "\n\n" not in s.passage.text[run[-1].end : s.start]:
+            continue  # the item's next sentences ("- R-Denoiser: ... tokens. These spans are short ...")
+        else:
+            break
+    return intro + run
 
 
 def table_row_text(sentence: Sentence) -> str:

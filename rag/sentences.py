@@ -10,6 +10,7 @@ from rag.schema import Passage
 SENTENCE_RE = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;]+|(?=\n)|$)|[^\n.]+?(?:\.(?=\s)|$)")
 SPLIT_RE = re.compile(r"(?<=[。！？!?；;])|(?<=\.)(?=\s)|\n")
 MAX_CHARS = 400  # longest piece offered as one answer sentence
+ABBREVIATION_RE = re.compile(r"\b(?:et al|e\.g|i\.e|etc|vs|cf|Fig|Eq|No)\.(?=\s)")
 LABEL_MAX_CHARS = 40
 LABEL_END_RE = re.compile(r"[。！？!?；;，,.]$|^\s*([-*+•]|\d{1,3}[.)、])\s")
 TABLE_RULE_RE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
@@ -17,7 +18,12 @@ MARKDOWN_RE = re.compile(r"\*\*|__|`|^#+\s*|^\s*[-*+•]\s+|^\s*>+\s*", re.MULTI
 # A line break inside a sentence: hard-wrapped English (model cards wrap at ~100 columns), the line
 # ending in no sentence mark and the next one going on in lower case ("... filtered to match the\n
 # story-like style of Winograd schemas,").
-SOFT_WRAP_RE = re.compile(r"(?<=[A-Za-z0-9,)\]’'\"-])[ \t]*\n(?=[ \t]*[a-z])")
+SOFT_WRAP_RE = re.compile(
+    r"(?<=[A-Za-z0-9,)\]’'\"-])[ \t]*(\n)(?=[ \t]*(?:>[ \t]*)?[a-z])"
+    # or the line ends in a word no sentence ends in ("... and processed in\nRoller et al. (2021)")
+    r"|\b(?:a|an|the|of|in|on|at|by|for|with|to|from|and|or|as|than|that|into|via)[ \t]*(\n)"
+    r"(?=[ \t]*(?:>[ \t]*)?[A-Z0-9(])"
+)
 
 
 @dataclass
@@ -85,7 +91,9 @@ def split_sentences(passage: Passage, min_chars: int = 6) -> list[Sentence]:
     text = passage.text
     # Table rows stay whole; other lines are cut at sentence ends.
     rows = [m.span() for m in re.finditer(r"[^\n]+", text) if m.group(0).count("|") >= 2]
-    wraps = {m.end() - 1 for m in SOFT_WRAP_RE.finditer(text)}  # the newline of each soft wrap
+    wraps = {m.start(1) if m.group(1) else m.start(2) for m in SOFT_WRAP_RE.finditer(text)}  # their newlines
+    # "et al. (2020)", "e.g. the": a full stop that ends an abbreviation ends no sentence.
+    wraps |= {m.end() for m in ABBREVIATION_RE.finditer(text)}
     cuts = sorted(
         {
             0,

@@ -216,3 +216,15 @@ def test_a_line_under_a_bare_model_name_is_answered_with_that_name(atlas: Atlas)
     assert answer.answered and "COIG" in answer.answer
     described = answer.answer[: answer.answer.index("COIG")]
     assert "PandaLLM" in described  # the description is introduced by the name it describes
+
+
+def test_a_list_the_chunker_cut_is_answered_whole(atlas: Atlas) -> None:
+    """OPT's card lists its five datasets across two chunks, one item wrapped over two lines."""
+    answer = atlas.ask("List the filtered datasets that make up the OPT pretraining corpus.")
+    items = [line for line in answer.answer.splitlines() if line.startswith("- ")]
+    for name in ("BookCorpus", "CC-Stories", "The Pile", "Pushshift.io Reddit", "CCNewsV2"):
+        assert any(name in item for item in items), name
+    # The wrapped item is one item, not an item and a fragment.
+    assert any("Baumgartner et al. (2020) and processed in Roller et al. (2021)" in item for item in items)
+    for c in answer.citations:
+        assert atlas.document(c.doc_id)["text"][c.start : c.end] == c.quote

@@ -38,3 +38,9 @@ def test_a_bare_line_above_labels_the_line_below() -> None:
     start, end = described.label_span or (0, 0)
     assert text[start:end] == "OrcaX"
     assert by_text["更多介绍见下文，这一行的上一行是句子。"].label == ""
+
+
+def test_abbreviations_and_words_no_sentence_ends_in_do_not_cut() -> None:
+    text = "It was processed in\nSmith et al. (2021) and later e.g. cleaned.\nThe next sentence."
+    sentences = [s.text for s in split_sentences(passage(text))]
+    assert sentences == ["It was processed in\nSmith et al. (2021) and later e.g. cleaned.", "The next sentence."]
