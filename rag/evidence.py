@@ -66,6 +66,7 @@ class FactHit:
     model: str  # gazetteer key named in the question
     attribute: str
     facts: list[Fact]
+    has_sheet: bool = True  # False: a compared model no fact is about, given its row all the same
 
 
 @dataclass
@@ -186,7 +187,11 @@ def lookup_facts(query: Query, store: FactStore | None) -> list[FactHit]:
     for key in query.models[:4]:
         name = query.model_names.get(key, key)
         if not (store.knows(name) or store.knows(key)):
-            continue  # a name the gazetteer knows but no fact is about (INT4, A100)
+            # A name no fact is about: a compared model still gets its row ("not stated" where the
+            # passages do not say); elsewhere it is mostly a word the gazetteer holds (INT4, A100).
+            if query.compare:
+                hits.extend(FactHit(key, attribute, [], has_sheet=False) for attribute in query.attributes)
+            continue
         for attribute in query.attributes:
             facts = store.get(name, attribute) or store.get(key, attribute)
             hits.append(FactHit(key, attribute, facts[:4]))
@@ -340,7 +345,7 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
     text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in evidence.passages))
     coverage = concept_share(text, query.concepts) if query.concepts else float(bool(query.models))
     about = [s for s in evidence.sentences if s.in_scope or not query.models]
-    pairs = list(evidence.facts)
+    pairs = [h for h in evidence.facts if h.has_sheet]
     # A concept no passage holds, weighted by how rare it is: "weather", "lottery", "learning rate".
     missing = [w for options, w in query.concepts if not text.any_of(set(options))]
     unknown = [(options, w) for options, w in query.concepts if not any(evidence_df(query, o) for o in options)]

@@ -46,8 +46,8 @@ ATTRIBUTE_CUES: dict[str, re.Pattern[str]] = {
         "licence": r"\b(licen[cs]e[ds]?|commercial(ly)?)\b|许可|协议|商用|授权",
         "languages": r"\b(languages\b|multilingual|bilingual|which languages?|what languages?)"
         r"|多语|双语|种语言|哪些语言|什么语言",
-        "training_cost": r"\b(cost|price|spend|dollars?|budget)\b|成本|花费|多少钱|费用",
-        "training_hardware": r"\b(gpus?|tpus?|hardware|chips|a100s?|h100s?|v100s?|cluster)\b|显卡|硬件|芯片|集群",
+        "training_cost": r"\b(costs?|prices?|spend(ing)?|dollars?|budgets?)\b|成本|花费|多少钱|费用",
+        "training_hardware": r"\b(gpus?|tpus?|hardware|chips?|a100s?|h100s?|v100s?|clusters?)\b|显卡|硬件|芯片|集群",
         "memory_requirement": r"\b(memory|vram|gpu ram)\b|显存|内存",
     }.items()
 }

@@ -228,3 +228,10 @@ def test_a_list_the_chunker_cut_is_answered_whole(atlas: Atlas) -> None:
     assert any("Baumgartner et al. (2020) and processed in Roller et al. (2021)" in item for item in items)
     for c in answer.citations:
         assert atlas.document(c.doc_id)["text"][c.start : c.end] == c.quote
+
+
+def test_a_compared_model_without_a_fact_sheet_keeps_its_row(atlas: Atlas) -> None:
+    answer = atlas.ask("Compare the training hardware of BLOOM and OPT-175B.")
+    rows = [line for line in answer.answer.splitlines() if line.startswith("| ")]
+    assert any(row.startswith("| BLOOM |") and "A100" in row for row in rows)
+    assert any(row.startswith("| OPT-175B |") for row in rows)  # "not stated" or a cited value, never dropped
