@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ingest.chunk import detect_language
 from ingest.entities import family_key
 from ingest.tokenize import CJK_RE, TermSet
-from rag.query import Query, asked_attributes
+from rag.query import Query, named_attributes
 from rag.schema import Passage
 from rag.sentences import Sentence, readable, split_sentences
 from rag.weights import Weights
@@ -337,7 +337,7 @@ def spoken_share(query: Query, about: Sequence[Scored]) -> float:
     """Share of the question's attributes that some sentence in `about` names (by the same cues)."""
     if not query.attributes:
         return 0.0
-    spoken = {a for s in about for a in asked_attributes(s.sentence.text)}
+    spoken = {a for s in about for a in named_attributes(s.sentence.text)}
     return len(spoken & set(query.attributes)) / len(query.attributes)
 
 

@@ -16,7 +16,7 @@ from ingest.chunk import LIST_RE as LIST_ITEM_RE
 from ingest.chunk import detect_language
 from ingest.entities import family_key
 from rag.evidence import Evidence, FactHit, Scored
-from rag.query import asked_attributes
+from rag.query import named_attributes
 from rag.sentences import Sentence, readable, split_sentences
 
 ATTRIBUTE_NAMES = {
@@ -412,7 +412,7 @@ def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str
         if extra:
             pieces.append(render(extra, query.lang, quotes, as_list=query.kind == "list"))
         # A part a chosen sentence about the model speaks to is not "not stated".
-        spoken = {a for s in extra if s.in_scope for a in asked_attributes(s.sentence.text)}
+        spoken = {a for s in extra if s.in_scope for a in named_attributes(s.sentence.text)}
         pieces += not_stated(evidence, [h for h in missing if h.attribute not in spoken])
     else:
         chosen = best_sentences(evidence, floor_share, SENTENCE_LIMIT, SENTENCE_CHARS)

@@ -155,10 +155,15 @@ def sub_questions(question: str) -> list[str]:
     return [p for p in parts if p.lower() not in QUESTION_WORDS] or [question]
 
 
+def named_attributes(text: str) -> list[str]:
+    """The fact-store attributes a text speaks of, in the order it names them."""
+    matches = [(m.start(), name) for name, cue in ATTRIBUTE_CUES.items() if (m := cue.search(text))]
+    return [name for _, name in sorted(matches)]
+
+
 def asked_attributes(text: str) -> list[str]:
     # In the order the question asks them: a comparison's columns follow it.
-    matches = [(m.start(), name) for name, cue in ATTRIBUTE_CUES.items() if (m := cue.search(text))]
-    found = [name for _, name in sorted(matches)]
+    found = named_attributes(text)
     # "How many tokens was it trained on?" asks for a count, not for the datasets.
     if "training_tokens" in found and "training_data" in found and not re.search(r"data|数据|语料", text, re.I):
         found.remove("training_data")
