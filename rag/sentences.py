@@ -12,6 +12,7 @@ SPLIT_RE = re.compile(r"(?<=[。！？!?；;])|(?<=\.)(?=\s)|\n")
 MAX_CHARS = 400  # longest piece offered as one answer sentence
 ABBREVIATION_RE = re.compile(r"\b(?:et al|e\.g|i\.e|etc|vs|cf|Fig|Eq|No)\.(?=\s)")
 LABEL_MAX_CHARS = 40
+LABEL_START_RE = re.compile(r"[A-Za-z0-9\u4e00-\u9fff]")
 LABEL_END_RE = re.compile(r"[。！？!?；;，,.]$|^\s*([-*+•]|\d{1,3}[.)、])\s")
 TABLE_RULE_RE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
 MARKDOWN_RE = re.compile(r"\*\*|__|`|^#+\s*|^\s*[-*+•]\s+|^\s*>+\s*", re.MULTILINE)
@@ -77,7 +78,14 @@ class Sentence:
         above = text[start:end]
         start += len(above) - len(above.lstrip())
         above = above.strip()
-        if not above or len(above) > LABEL_MAX_CHARS or above.count("|") >= 2 or LABEL_END_RE.search(above):
+        if (
+            not above
+            or len(above) > LABEL_MAX_CHARS
+            or above.count("|") >= 2
+            or LABEL_END_RE.search(above)
+            or not LABEL_START_RE.match(above)  # ", BELLE-7B-2M" continues a line; it names nothing
+            or len(above.split()) > 3
+        ):
             return None
         return start, end
 
