@@ -38,6 +38,7 @@ MAX_FACT_PASSAGES = 2  # per asked (model, attribute)
 NAVIGATION_RE = re.compile(
     r"^\W*(see (more |the )?(details|section|appendix|paper|our|the)|for (more|further) (details|information)"
     r"|(please )?(refer to|check out|click)|more (details|information) (can be found|are available|is available))\b"
+    r"|^\W*(see|details in)\s+\S+\W*$"  # "See vicuna_weights_version.md", "Details in BELLE/models"
     r"|详见|参见|请参考|请参阅|更多(细节|详情|信息)请",
     re.IGNORECASE,
 )
@@ -113,6 +114,8 @@ def sentence_features(
         "same_language": float(detect_language(text) == query.question_lang),
         "table_row": float(sentence.is_table_row),
         "fact": float(any(v and v in sentence.text for v in fact_values)),
+        "words": saying(text),
+        "defines": float(not query.concepts and bool(entity) and bool(DEFINITION_RE.search(text))),
     }, tokens
 
 
@@ -125,6 +128,24 @@ def subject_of(sentence: Sentence, text: str, gazetteer: Gazetteer) -> tuple[set
     if not subjects or subjects <= named:
         return named, ""
     return named | subjects, readable(label).rstrip(":：")
+
+
+NAME_WORD_RE = re.compile(r"[A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)+|[A-Za-z]+[0-9][A-Za-z0-9]*")
+WORD_RE = re.compile(r"[A-Za-z]{2,}")
+# A sentence that says what something is: "Koala is a dialogue model", "BELLE是一个...", "BELLE(一款...)".
+DEFINITION_RE = re.compile(
+    r"^\W*(?:\S+\s){0,4}?\S*\s(?:is|are|was)\s(?:an?|the|one)\b|^[^。，,]{0,30}?(?:是|为)又?(?:一个|一款|一种|一系列)"
+    r"|^[^。，,(（]{1,30}[(（](?:一个|一款|一种)",
+    re.IGNORECASE,
+)
+
+
+def saying(text: str) -> float:
+    """How much a sentence says, from 0 to 1: its words besides names and figures, a Chinese
+    character a half. A list of checkpoint names (", BELLE-LLaMA-7B-2M-enc") says nothing."""
+    plain = NAME_WORD_RE.sub(" ", text)
+    words = len(WORD_RE.findall(plain)) + 0.5 * len(CJK_RE.findall(plain))
+    return min(words, 12.0) / 12.0
 
 
 def candidate_sentences(passages: Sequence[Passage]) -> list[Sentence]:

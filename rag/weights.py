@@ -30,6 +30,8 @@ SENTENCE_FEATURES = (
     "same_language",  # written in the question's language
     "table_row",
     "fact",  # holds a fact-store value for an asked attribute of a named model
+    "words",  # how much it says: words besides names (a Chinese character counts a half), up to 12
+    "defines",  # "X is a ..." / "X是一个...", for a question that asks only what a model is
 )
 ANSWERABLE_FEATURES = (
     "best_sentence_dense",  # similarity of the best sentence about the named model

@@ -99,7 +99,12 @@ def test_answers_and_sources_show_no_server_paths(
 ) -> None:
     bodies: list[str] = []
     urls: set[str] = set()
-    for question in ["How was Vicuna trained?", "ziya 是基于什么模型训练的？", "类ChatGPT模型有哪些？", srv.EN_QUESTION]:
+    for question in [
+        "How was Vicuna trained?",
+        "ziya 是基于什么模型训练的？",
+        "类ChatGPT模型有哪些？",
+        srv.EN_QUESTION,
+    ]:
         answer = server_client.post("/v1/ask", json={"question": question})
         assert answer.status_code == 200, answer.text
         bodies.append(answer.text)
