@@ -117,8 +117,11 @@ class IndexWriter:
         dimension: int,
         bm25: BM25Params | None = None,
         ann: AnnConfig | None = None,
+        store: StoreConfig | None = None,
     ):
         self.index_dir = Path(index_dir)
+        self.store = store or StoreConfig()
+        self.store_report: dict[str, Any] = {}  # what the store wrote: upserted / deleted chunks
         self.rows = rows
         self.dimension = dimension
         self.bm25_params = bm25 or BM25Params()
@@ -217,7 +220,8 @@ class IndexWriter:
     ) -> Path:
         """Finish every part, fsync, and switch `current` to the new version atomically.
         `facts`: doc_id -> {"text_sha256", "facts", "aliases"} (ingest/facts.py records)."""
-        import faiss
+        if self.store.kind == "faiss":
+            import faiss
 
         if len(self.languages) != self.rows:
             raise ValueError(f"{len(self.languages)} chunks were added, {self.rows} were announced.")
@@ -232,12 +236,13 @@ class IndexWriter:
         spec = choose(self.rows, self.ann)
         if self.rows:
             self.vectors.flush()
-            vector_index = build(self.vectors, spec, self.ann)
         else:
             np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
-            vector_index = faiss.IndexFlatIP(self.dimension)
-        faiss.write_index(vector_index, str(tmp / "vectors.faiss"))
-        del vector_index, self.vectors
+        if self.store.kind == "faiss":
+            vector_index = build(self.vectors, spec, self.ann) if self.rows else faiss.IndexFlatIP(self.dimension)
+            faiss.write_index(vector_index, str(tmp / "vectors.faiss"))
+            del vector_index
+            self.store_report = {"kind": "faiss", "upserted": self.rows, "deleted": 0, "rebuilt": "every ingest"}
         self.timings["vector_index"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -261,10 +266,16 @@ class IndexWriter:
             "dimension": self.dimension,
             "bm25": {"k1": self.bm25_params.k1, "b": self.bm25_params.b},
             "ann": spec.to_json(),
-            "store": {"kind": "faiss"},
+            "store": self.store.to_json(),
             "created": time.time(),
         }
         (tmp / "manifest.json").write_text(json.dumps(full_manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        if self.store.kind == "milvus":
+            # Before the switch: if Milvus fails, the previous version stays current.
+            started = time.perf_counter()
+            self.store_report = self._sync_milvus(full_manifest)
+            self.timings["store_sync"] = time.perf_counter() - started
+        del self.vectors
         started = time.perf_counter()
         for path in tmp.rglob("*"):
             if path.is_file():
@@ -274,6 +285,65 @@ class IndexWriter:
         tmp.rename(self.version)
         switch_current(self.index_dir, self.version)
         return self.version
+
+
+    def _chunk_rows(self, where: str = "", params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        db = sqlite3.connect(f"file:{self.tmp / 'store.sqlite'}?mode=ro", uri=True)
+        db.row_factory = sqlite3.Row
+        try:
+            return db.execute(f"SELECT * FROM chunks {where} ORDER BY row", params).fetchall()
+        finally:
+            db.close()
+
+    def _sync_milvus(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Write what changed to the Milvus collection (ingest/store/milvus.py) and report the counts."""
+        from ingest.store import StoredChunk, content_sha
+        from ingest.store.milvus import sync
+
+        settings_key = (manifest.get("embedder"), manifest.get("pipeline_version"))
+        fields = ("chunk_id", "doc_id", "language", "entities", "embed_sha", "title", "url", "section", "start", "end")
+
+        def sha(rec: sqlite3.Row) -> str:
+            return content_sha(settings_key, *(rec[f] for f in fields), rec["text"])
+
+        shas = [(rec["chunk_id"], sha(rec)) for rec in self._chunk_rows()]
+
+        def chunks_of(rows: Sequence[int]) -> list[StoredChunk]:
+            out = []
+            for start in range(0, len(rows), 900):
+                part = [int(r) for r in rows[start : start + 900]]
+                recs = self._chunk_rows(f"WHERE row IN ({','.join('?' * len(part))})", part)
+                terms = self.bm25.document_terms([r["row"] for r in recs])
+                for rec, (counts, length) in zip(recs, terms):
+                    out.append(
+                        StoredChunk(
+                            chunk_id=rec["chunk_id"],
+                            doc_id=rec["doc_id"],
+                            language=rec["language"],
+                            models=json.loads(rec["entities"]),
+                            vector=np.asarray(self.vectors[rec["row"]]),
+                            term_counts=counts,
+                            length=length,
+                            title=rec["title"],
+                            url=rec["url"],
+                            section=json.loads(rec["section"]),
+                            start=rec["start"],
+                            end=rec["end"],
+                            text=rec["text"],
+                            sha=sha(rec),
+                        )
+                    )
+            return out
+
+        return sync(
+            self.store,
+            shas,
+            chunks_of,
+            self.dimension,
+            self.bm25.average_length(),
+            self.bm25_params.k1,
+            self.bm25_params.b,
+        )
 
 
 def file_table(version: Path) -> dict[str, dict[str, Any]]:
