@@ -286,7 +286,6 @@ class IndexWriter:
         switch_current(self.index_dir, self.version)
         return self.version
 
-
     def _chunk_rows(self, where: str = "", params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         db = sqlite3.connect(f"file:{self.tmp / 'store.sqlite'}?mode=ro", uri=True)
         db.row_factory = sqlite3.Row
@@ -395,10 +394,11 @@ def write_index(
     bm25: BM25Params | None = None,
     lexicon: dict[str, dict[str, list[str]]] | None = None,
     ann: AnnConfig | None = None,
+    store: StoreConfig | None = None,
 ) -> Path:
     """Write a complete new version from parts already in memory, and make it current."""
     vectors = np.asarray(vectors, dtype=np.float32)
-    with IndexWriter(index_dir, len(chunks), int(vectors.shape[1]), bm25=bm25, ann=ann) as writer:
+    with IndexWriter(index_dir, len(chunks), int(vectors.shape[1]), bm25=bm25, ann=ann, store=store) as writer:
         writer.add_documents(documents)
         writer.add_chunks(chunks, chunk_entities, vectors, tokens)
         return writer.commit(gazetteer, manifest, lexicon)

@@ -243,13 +243,21 @@ class MilvusStore:
         return deleted
 
     def stored(self) -> dict[str, str]:
+        """Paged by primary key: Milvus returns a limited query's smallest keys in key order (what
+        pymilvus's own query_iterator relies on). Paging stops at the count, never asking for an
+        empty page: milvus-lite 2.5.1 answers one with an untyped array field pymilvus cannot read
+        (which also breaks query_iterator)."""
         out: dict[str, str] = {}
-        iterator = self.client.query_iterator(self.collection, batch_size=4096, output_fields=["chunk_id", "sha"])
-        try:
-            while batch := iterator.next():
-                out.update((e["chunk_id"], e["sha"]) for e in batch)
-        finally:
-            iterator.close()
+        held = self.count()
+        last = None
+        while len(out) < held:
+            where = f"chunk_id > {json.dumps(last)}" if last is not None else 'chunk_id != ""'
+            batch = self.client.query(self.collection, filter=where, output_fields=["chunk_id", "sha"], limit=4096)
+            fresh = {e["chunk_id"]: e["sha"] for e in batch if e["chunk_id"] not in out}
+            if not fresh:
+                raise StoreUnavailable(f"paging the collection found {len(out)} of its {held} chunks")
+            out.update(fresh)
+            last = max(fresh)
         return out
 
     def flush(self) -> None:
