@@ -29,6 +29,10 @@ import numpy as np
 STORE_KINDS = ("faiss", "milvus")
 
 
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached, read or written; the message says why (and what to do)."""
+
+
 @dataclass(frozen=True)
 class Hits:
     """One ranked list: catalog rows, best first, and their scores (inner product or BM25)."""

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ingest.errors import MissingDependency
-from ingest.store import Hits, StoredChunk
+from ingest.store import Hits, StoredChunk, StoreUnavailable
 from ingest.store.config import StoreConfig, is_server
 
 if TYPE_CHECKING:
@@ -52,10 +52,6 @@ TEXT_BYTES = 60_000  # VARCHAR max_length is in bytes; the full text is in the c
 INSTALL = "'llm-atlas[milvus]'"
 
 
-class StoreUnavailable(RuntimeError):
-    """The store cannot be reached or read; the Index turns this into IndexCorrupt with the hint."""
-
-
 def client_for(config: StoreConfig) -> Any:
     try:
         from pymilvus import MilvusClient
@@ -69,7 +65,17 @@ def client_for(config: StoreConfig) -> Any:
     try:
         return MilvusClient(uri=config.uri)
     except Exception as exc:  # grpc, milvus-lite and pymilvus each raise their own types
-        raise StoreUnavailable(f"Milvus at {config.uri} cannot be opened ({exc.__class__.__name__}: {exc})") from exc
+        why = (
+            ""
+            if is_server(config.uri)
+            else (
+                "; a milvus-lite file is open in one process at a time: stop the other one, or run Milvus "
+                "standalone and set LLM_ATLAS_MILVUS_URI=http://host:19530"
+            )
+        )
+        raise StoreUnavailable(
+            f"Milvus at {config.uri} cannot be opened ({exc.__class__.__name__}: {exc}){why}"
+        ) from exc
 
 
 def term_id(token: str) -> int:
@@ -340,33 +346,52 @@ def sync(
     row): upsert what is new or changed, delete what is gone. Returns the counts written."""
     store = MilvusStore(client_for(config), config)
     try:
-        m = store.meta
-        reason = None
-        if not m:
-            reason = "no collection yet"
-        elif (m.get("format"), m.get("dimension"), m.get("k1"), m.get("b")) != (FORMAT, dimension, k1, b):
-            reason = "collection written with other settings"
-        elif abs(avglen / m["avglen"] - 1) > AVGLEN_DRIFT:
-            reason = f"average chunk length moved from {m['avglen']:.1f} to {avglen:.1f} tokens"
-        if reason:
-            store.create(dimension, len(shas), avglen, k1, b)
-            stored: dict[str, str] = {}
-        else:
-            stored = store.stored()
-        wanted = {cid: sha for cid, sha in shas}
-        changed = [row for row, (cid, sha) in enumerate(shas) if stored.get(cid) != sha]
-        gone = [cid for cid in stored if cid not in wanted]
-        upserted = 0
-        for start in range(0, len(changed), BATCH * 4):
-            upserted += store.upsert(chunks_of(changed[start : start + BATCH * 4]))
-        deleted = store.delete(gone) if gone else 0
-        if changed or gone:
-            store.flush()
-        if reason is None:
-            store.client.load_collection(store.collection)
-        held = store.count()
-        if held != len(wanted):
-            raise StoreUnavailable(f"after writing, the collection holds {held} chunks instead of {len(wanted)}")
-        return {"kind": "milvus", "upserted": upserted, "deleted": deleted, "rebuilt": reason}
+        return _sync(store, shas, chunks_of, dimension, avglen, k1, b)
+    except (StoreUnavailable, MissingDependency):
+        raise
+    except Exception as exc:  # pymilvus and grpc errors: the previous index version stays current
+        raise StoreUnavailable(
+            f"Writing to Milvus at {config.uri} failed ({exc.__class__.__name__}: {exc}); the previous index "
+            "version is still current"
+        ) from exc
     finally:
         store.close()
+
+
+def _sync(
+    store: MilvusStore,
+    shas: Sequence[tuple[str, str]],
+    chunks_of: Callable[[Sequence[int]], list[StoredChunk]],
+    dimension: int,
+    avglen: float,
+    k1: float,
+    b: float,
+) -> dict[str, Any]:
+    m = store.meta
+    reason = None
+    if not m:
+        reason = "no collection yet"
+    elif (m.get("format"), m.get("dimension"), m.get("k1"), m.get("b")) != (FORMAT, dimension, k1, b):
+        reason = "collection written with other settings"
+    elif abs(avglen / m["avglen"] - 1) > AVGLEN_DRIFT:
+        reason = f"average chunk length moved from {m['avglen']:.1f} to {avglen:.1f} tokens"
+    if reason:
+        store.create(dimension, len(shas), avglen, k1, b)
+        stored: dict[str, str] = {}
+    else:
+        stored = store.stored()
+    wanted = {cid: sha for cid, sha in shas}
+    changed = [row for row, (cid, sha) in enumerate(shas) if stored.get(cid) != sha]
+    gone = [cid for cid in stored if cid not in wanted]
+    upserted = 0
+    for start in range(0, len(changed), BATCH * 4):
+        upserted += store.upsert(chunks_of(changed[start : start + BATCH * 4]))
+    deleted = store.delete(gone) if gone else 0
+    if changed or gone:
+        store.flush()
+    if reason is None:
+        store.client.load_collection(store.collection)
+    held = store.count()
+    if held != len(wanted):
+        raise StoreUnavailable(f"after writing, the collection holds {held} chunks instead of {len(wanted)}")
+    return {"kind": "milvus", "upserted": upserted, "deleted": deleted, "rebuilt": reason}
