@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,11 @@ BATCH = 1000
 MAX_TOPK = 16_384  # Milvus's limit on k
 TEXT_BYTES = 60_000  # VARCHAR max_length is in bytes; the full text is in the catalog anyway
 INSTALL = "'llm-atlas[milvus]'"
+# Clients open per milvus-lite file in this process. The embedded server holds the file until it
+# stops, and no other process can open it meanwhile (an ingest beside a server), so the last
+# client to close stops it.
+_LITE_CLIENTS: dict[str, int] = {}
+_LITE_LOCK = threading.Lock()
 
 
 def client_for(config: StoreConfig) -> Any:
@@ -63,7 +69,7 @@ def client_for(config: StoreConfig) -> Any:
         except ImportError as exc:
             raise MissingDependency("milvus-lite", "the embedded Milvus engine (a file URI)", exc, INSTALL) from exc
     try:
-        return MilvusClient(uri=config.uri)
+        client = MilvusClient(uri=config.uri)
     except Exception as exc:  # grpc, milvus-lite and pymilvus each raise their own types
         why = (
             ""
@@ -76,6 +82,26 @@ def client_for(config: StoreConfig) -> Any:
         raise StoreUnavailable(
             f"Milvus at {config.uri} cannot be opened ({exc.__class__.__name__}: {exc}){why}"
         ) from exc
+    if not is_server(config.uri):
+        with _LITE_LOCK:
+            _LITE_CLIENTS[config.uri] = _LITE_CLIENTS.get(config.uri, 0) + 1
+    return client
+
+
+def release(client: Any, uri: str) -> None:
+    """Close a client; the last one on a milvus-lite file stops its embedded server."""
+    with contextlib.suppress(Exception):  # closing a connection that is already gone is not an error
+        client.close()
+    if is_server(uri):
+        return
+    with _LITE_LOCK:
+        left = _LITE_CLIENTS.get(uri, 1) - 1
+        _LITE_CLIENTS[uri] = max(left, 0)
+        if left <= 0:
+            from milvus_lite.server_manager import server_manager_instance
+
+            with contextlib.suppress(Exception):
+                server_manager_instance.release_server(uri)
 
 
 def term_id(token: str) -> int:
@@ -133,13 +159,17 @@ class MilvusStore:
         where = f"Milvus collection '{config.collection}' at {config.uri}"
         try:
             store = cls(client_for(config), config, index.chunk_rows, index.term_idf)
+        except MissingDependency:
+            raise
+        except Exception as exc:
+            raise IndexCorrupt(f"The store of the index at {index.index_dir} is unusable ({exc}). " + hint) from exc
+        try:
             if not store.meta:
                 raise StoreUnavailable(f"{where} does not exist")
             store.client.load_collection(store.collection)
             held = store.count()
-        except MissingDependency:
-            raise
         except Exception as exc:
+            store.close()
             raise IndexCorrupt(f"The store of the index at {index.index_dir} is unusable ({exc}). " + hint) from exc
         if held != len(index):
             store.close()
@@ -155,8 +185,9 @@ class MilvusStore:
             return {}
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):  # closing a connection that is already gone is not an error
-            self.client.close()
+        if self.client is not None:
+            release(self.client, self.config.uri)
+            self.client = None
 
     def count(self) -> int:
         found = self.client.query(self.collection, filter="", output_fields=["count(*)"])

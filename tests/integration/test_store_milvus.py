@@ -94,6 +94,7 @@ def test_atlas_answers_from_the_milvus_store(both: tuple[Path, Path]) -> None:
     answer = atlas.ask("Which model was Alpaca fine-tuned from?", use_llm=False)
     assert answer.answered and answer.citations and "LLaMA" in answer.answer
     assert atlas.health()["ready"] is True
+    atlas.index.close()  # let go of the embedded server (the next test opens the file from another process)
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +211,16 @@ def test_a_missing_store_says_how_to_rebuild(folder: Path, tmp_path: Path) -> No
     assert report.store["rebuilt"] == "no collection yet" and report.store["upserted"] == report.chunks
     with Index(index_dir) as index:
         assert len(index) == report.chunks
+
+
+def test_a_closed_index_lets_another_process_open_the_embedded_store(both: tuple[Path, Path]) -> None:
+    """milvus-lite holds its file while its server runs: closing the last client must stop it, or an
+    ingest could never follow a server that let go of the index."""
+    import subprocess
+    import sys
+
+    Index(both[1]).close()
+    code = f"from ingest.index import Index; i = Index({str(both[1])!r}); print(len(i)); i.close()"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert int(run.stdout.split()[-1]) > 50
