@@ -7,6 +7,7 @@ memory of a fresh process holding the loaded index, milvus-lite's server process
 as a child of the client).
 
     python -m bench.stores measure --index DIR --queries Q.npy --questions Q.json --out R.json
+    python -m bench.stores builtin-bm25 --index DIR --questions QA.jsonl   # Milvus's own BM25 vs ours
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -219,7 +221,15 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--queries", type=Path, required=True)
     m.add_argument("--questions", type=Path, required=True)
     m.add_argument("--out", type=Path, required=True)
+    b = sub.add_parser("builtin-bm25", help="top-10 overlap of Milvus's built-in BM25 with ours")
+    b.add_argument("--index", type=Path, required=True)
+    b.add_argument("--questions", type=Path, required=True, help="a QA .jsonl file")
     args = parser.parse_args(argv)
+    if args.command == "builtin-bm25":
+        lines = args.questions.read_text(encoding="utf-8").splitlines()
+        asked = [json.loads(line)["question"] for line in lines if line.strip()]
+        print(json.dumps(builtin_bm25_agreement(args.index, asked, Path(tempfile.mkdtemp()))))
+        return
     queries = np.load(args.queries, allow_pickle=False)
     questions = json.loads(args.questions.read_text(encoding="utf-8"))
     result = measure(args.index, queries, questions)
@@ -228,3 +238,65 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def builtin_bm25_agreement(index_dir: Path, questions: list[str], workdir: Path) -> dict[str, Any]:
+    """Why the Milvus store carries our own BM25 tokens: Milvus's built-in BM25 function over the
+    chunk text (jieba analyser for Chinese, the standard one for English), searched with the
+    question's text, against our weighted BM25 (the FAISS store's search_lexical): top-10 overlap."""
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    from ingest.index import Index
+    from ingest.schema import Chunk
+    from rag.query import QueryAnalyzer
+
+    index = Index(index_dir)
+    records = index.chunks(list(range(len(index))))
+    path = workdir / "builtin-bm25.db"
+    path.unlink(missing_ok=True)
+    client = MilvusClient(str(path))
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("row", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a dense field in every collection
+    for lang, analyzer in (("zh", {"tokenizer": "jieba"}), ("en", {"type": "english"})):
+        schema.add_field(
+            f"text_{lang}", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params=analyzer
+        )
+        schema.add_field(f"bm25_{lang}", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(
+            Function(
+                name=f"bm25_{lang}",
+                function_type=FunctionType.BM25,
+                input_field_names=[f"text_{lang}"],
+                output_field_names=[f"bm25_{lang}"],
+            )
+        )
+    params = client.prepare_index_params()
+    params.add_index("v", index_type="FLAT", metric_type="IP")
+    for lang in ("zh", "en"):
+        params.add_index(f"bm25_{lang}", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection("builtin", schema=schema, index_params=params, consistency_level="Strong")
+    rows = []
+    for r in records:
+        text = Chunk(**{k: r[k] for k in Chunk.model_fields if k in r}).embed_text()
+        # Each chunk in both analysers' fields, so one question is searched by the analyser of its language.
+        rows.append({"row": r["row"], "v": [1.0, 0.0], "text_zh": text[:20000], "text_en": text[:20000]})
+    for start in range(0, len(rows), 500):
+        client.insert("builtin", rows[start : start + 500])
+    analyzer = QueryAnalyzer(index, index.facts)
+    overlaps = []
+    for question in questions:
+        query = analyzer.analyse(question)
+        ours = index.store.search_lexical(query.terms, 10).rows.tolist()
+        lang = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in question) else "en"
+        found = client.search(
+            "builtin", data=[question], anns_field=f"bm25_{lang}", limit=10, search_params={"metric_type": "BM25"}
+        )
+        theirs = [h["id"] for h in found[0]]
+        overlaps.append(len(set(ours) & set(theirs)) / max(1, len(ours)))
+    client.close()
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(str(path))
+    index.close()
+    return {"questions": len(questions), "top10_overlap_with_ours": round(float(np.mean(overlaps)), 3)}
