@@ -537,7 +537,8 @@ class Index:
         if self.store_config.kind == "milvus":
             from ingest.store.milvus import MilvusStore
 
-            self.store: ChunkStore = MilvusStore.open(self.store_config, self, hint)
+            self.store: ChunkStore = MilvusStore.open(self.store_config, weakref.proxy(self), hint)
+            weakref.finalize(self, self.store.close)  # an Index dropped without close() lets go of Milvus too
         else:
             self.store = self._local_store(version, hint)
 
@@ -557,8 +558,17 @@ class Index:
                 f"Index at {version} is inconsistent ({self.faiss.ntotal} vectors, "
                 f"{len(self.languages)} chunks). " + hint
             )
+        # A proxy, not bound methods: a store holding the Index would make a reference cycle, and the
+        # version's lease would then wait for the cyclic garbage collector instead of going with the Index.
+        me = weakref.proxy(self)
         return LocalStore(
-            self.faiss, self.ann, self.bm25, self.languages, self.rows_mentioning, self.vectors, self.damaged
+            self.faiss,
+            self.ann,
+            self.bm25,
+            self.languages,
+            lambda keys: me.rows_mentioning(keys),
+            lambda: me.vectors(),
+            lambda exc: me.damaged(exc),
         )
 
     def fact_records(self) -> dict[str, dict[str, Any]]:

@@ -158,7 +158,8 @@ class MilvusStore:
 
         where = f"Milvus collection '{config.collection}' at {config.uri}"
         try:
-            store = cls(client_for(config), config, index.chunk_rows, index.term_idf)
+            # Lambdas over the caller's proxy: bound methods would hold the Index (a reference cycle).
+            store = cls(client_for(config), config, lambda ids: index.chunk_rows(ids), lambda t: index.term_idf(t))
         except MissingDependency:
             raise
         except Exception as exc:

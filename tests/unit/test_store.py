@@ -131,3 +131,20 @@ def test_the_default_install_never_imports_pymilvus(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_dropped_index_is_freed_at_once(tmp_path: Path) -> None:
+    """No reference cycle between the Index and its store: a server that switched versions lets go
+    of the old one (its lease) as soon as the last request on it ends, not at some later GC."""
+    import gc
+    import weakref
+
+    index, vectors, _ = built(tmp_path, n=50)
+    index.store.search_dense(vectors[:1], 5)
+    ref = weakref.ref(index)
+    gc.disable()
+    try:
+        del index
+        assert ref() is None
+    finally:
+        gc.enable()
