@@ -99,6 +99,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     compare,
                 )
             )
+    out += store_rows(result.get("stores") or {})
     mem = result["memory"]
     for name, peak in mem["peak_rss_mb"].items():
         if peak:
@@ -106,6 +107,56 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 ("memory", f"peak RSS {name} MiB", f"{peak}", f"{mem['vs_python_with_imports'][name]} x bare imports")
             )
     return out
+
+
+def store_rows(stores: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """FAISS vs Milvus (bench/stores.py), one row per measure with both stores' values."""
+    if "skipped" in stores:
+        return [("stores", "skipped", str(stores["skipped"]), "")]
+    if not stores:
+        return []
+    faiss, milvus = stores.get("faiss", {}), stores.get("milvus", {})
+    if "error" in milvus or "error" in faiss:
+        return [("stores", "error", (milvus.get("error") or faiss.get("error"))[-200:], "")]
+
+    def pair(key: str, sub: str | None = None) -> str:
+        a, b = (faiss.get(key), milvus.get(key)) if sub is None else (faiss[key][sub], milvus[key][sub])
+        return f"{a} / {b}"
+
+    return [
+        (
+            "stores: faiss / milvus",
+            "cold ingest s (without embedding)",
+            pair("cold_ingest_s"),
+            pair("cold_without_embedding_s"),
+        ),
+        (
+            "stores: faiss / milvus",
+            "one changed document: re-ingest s",
+            pair("one_changed_document_s"),
+            f"chunks written {pair('one_changed_document_chunks_written')}",
+        ),
+        (
+            "stores: faiss / milvus",
+            "dense k=1000 p50 ms",
+            pair("dense_k1000", "p50_ms"),
+            f"p95 {pair('dense_k1000', 'p95_ms')}",
+        ),
+        (
+            "stores: faiss / milvus",
+            "lexical k=1000 p50 ms",
+            pair("lexical_k1000", "p50_ms"),
+            f"p95 {pair('lexical_k1000', 'p95_ms')}",
+        ),
+        (
+            "stores: faiss / milvus",
+            "dense recall@10 vs exact",
+            pair("dense_recall_at_10"),
+            f"milvus top-10 = faiss: dense {milvus.get('dense_top10_agreement_with_faiss')}, "
+            f"lexical {milvus.get('lexical_top10_agreement_with_faiss')}",
+        ),
+        ("stores: faiss / milvus", "RSS of a loaded index MiB", pair("rss_mb"), "milvus: client + milvus-lite server"),
+    ]
 
 
 def pct(share: float | None) -> str:

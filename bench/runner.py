@@ -152,7 +152,7 @@ def bench_warm(index: Path, asked: list[str]) -> dict[str, Any]:
         first += timed(lambda q=question: answering.ask(q, use_llm=False))[0]
         times, vector = timed(lambda q=question: searching.embedder.encode([q]))
         embed += times
-        search += timed(lambda v=vector: searching.index.faiss.search(v, k))[0]
+        search += timed(lambda v=vector: searching.index.store.search_dense(v, k))[0]
         brute += timed(lambda v=vector: top_k(vectors, v[0], k))[0]
     for question in asked:
         repeated += timed(lambda q=question: answering.ask(q, use_llm=False))[0]
@@ -246,6 +246,18 @@ def bench_server(index: Path, asked: list[str], quick: bool, in_process_ask_ms: 
     }
 
 
+def bench_stores(workdir: Path, asked: list[str], quick: bool) -> dict[str, Any]:
+    """FAISS vs Milvus on the same documents (bench/stores.py); skipped without the milvus extra."""
+    try:
+        import milvus_lite  # noqa: F401
+        import pymilvus  # noqa: F401
+    except ImportError as exc:
+        return {"skipped": f"no milvus extra ({exc}); pip install 'llm-atlas[milvus]'"}
+    from bench.stores import bundled
+
+    return bundled(workdir, asked, quick)
+
+
 def script(name: str) -> str:
     """This environment's console script (not another one earlier on PATH)."""
     sibling = Path(sys.executable).with_name(name)
@@ -267,6 +279,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         result["query_warm"] = bench_warm(index, asked)
         repeated_ms = result["query_warm"]["answer_repeated"]["p50_ms"]
         result["server"] = bench_server(index, asked, quick, repeated_ms)
+        result["stores"] = bench_stores(workdir, asked, quick)
     baseline = run_child([sys.executable, "-c", "import server.cli, rag.service, ingest.index"]).peak_rss_mb
     peaks = {
         "ingest": result["ingest"]["peak_rss_mb"],

@@ -86,8 +86,8 @@ def _lexical_parts(texts: list[str]) -> tuple[list[list[str]], list[list[str]], 
     return tokens, entities, time.process_time() - started
 
 
-def build(size: int, workdir: Path, source: Path, workers: int, seed: int = 0) -> dict[str, Any]:
-    """Stream `size` synthetic chunks into a new index at workdir/index-<size>."""
+def build(size: int, workdir: Path, source: Path, workers: int, seed: int = 0, store: str = "faiss") -> dict[str, Any]:
+    """Stream `size` synthetic chunks into a new index at workdir/index-<size> (-milvus: that store)."""
     import multiprocessing
 
     from ingest.ann import AnnConfig
@@ -100,8 +100,11 @@ def build(size: int, workdir: Path, source: Path, workers: int, seed: int = 0) -
     corpus = SyntheticCorpus.from_index(real, seed=seed)
     learn_seconds = time.perf_counter() - started
     gazetteer = real.gazetteer  # synthetic text is made of the bundled corpus's words and names
-    index_dir = workdir / f"index-{size}"
-    settings = IngestSettings()
+    from ingest.store.config import StoreConfig
+
+    index_dir = workdir / (f"index-{size}" if store == "faiss" else f"index-{size}-{store}")
+    settings = IngestSettings(store=store, milvus_uri=str(index_dir / "milvus.db"))
+    store_config = StoreConfig.from_settings(settings, index_dir)
     times = {"generate": 0.0, "write": 0.0, "tokenize_cpu": 0.0}
     chars = {"zh": 0, "en": 0}
     chunks_by_lang = {"zh": 0, "en": 0}
@@ -109,7 +112,7 @@ def build(size: int, workdir: Path, source: Path, workers: int, seed: int = 0) -
     build_started = time.perf_counter()
     with (
         context.Pool(workers, _init_worker, (json.dumps(gazetteer.to_json()),)) as pool,
-        IndexWriter(index_dir, size, 512, ann=AnnConfig.from_settings(settings)) as writer,
+        IndexWriter(index_dir, size, 512, ann=AnnConfig.from_settings(settings), store=store_config) as writer,
     ):
         pending: deque = deque()
 
@@ -159,12 +162,15 @@ def build(size: int, workdir: Path, source: Path, workers: int, seed: int = 0) -
     version = (index_dir / "current").resolve()
     parts = {
         "vectors.npy": disk_bytes(version / "vectors.npy"),
-        "vectors.faiss": disk_bytes(version / "vectors.faiss"),
+        "vectors.faiss": disk_bytes(version / "vectors.faiss") if (version / "vectors.faiss").exists() else 0,
+        "milvus.db": disk_bytes(index_dir / "milvus.db") if (index_dir / "milvus.db").exists() else 0,
         "bm25": disk_bytes(version / "bm25"),
         "store.sqlite": disk_bytes(version / "store.sqlite"),
     }
     return {
         "chunks": size,
+        "store": store,
+        "store_report": writer.store_report,
         "documents": int(json.loads((version / "manifest.json").read_text())["documents"]),
         "chunks_by_language": chunks_by_lang,
         "mean_chars": {k: round(chars[k] / max(1, chunks_by_lang[k]), 1) for k in chars},
@@ -307,6 +313,39 @@ def vector_study(
     return out
 
 
+# --- stores: FAISS vs Milvus ------------------------------------------------------------------------
+
+
+def store_study(size: int, args: Any, source: Path, queries: np.ndarray, faiss_build: dict[str, Any]) -> dict[str, Any]:
+    """The same synthetic corpus in Milvus (milvus-lite): build, one-document upsert, queries, memory,
+    beside the FAISS index built above (bench/stores.py measures both in fresh processes)."""
+    import shutil
+
+    from bench.stores import measure_in_child, side_by_side, synthetic_upsert
+
+    shutil.rmtree(args.workdir / f"index-{size}-milvus", ignore_errors=True)  # a cold build, not a diff
+    milvus_build = build(size, args.workdir, source, args.workers, store="milvus")
+    index_dirs = {"faiss": Path(faiss_build["index_dir"]), "milvus": Path(milvus_build["index_dir"])}
+    asked = questions()
+    results = {kind: measure_in_child(path, queries, asked, args.workdir) for kind, path in index_dirs.items()}
+    for kind, b in (("faiss", faiss_build), ("milvus", milvus_build)):
+        t = b["seconds"]
+        store_s = t.get("vector_index", 0) + t.get("bm25", 0) if kind == "faiss" else t.get("store_sync", 0)
+        results[kind].update(
+            build_s=b["seconds_total"],
+            store_write_s=round(store_s, 1),
+            builder_peak_rss_mb=b["peak_rss_mb_builder"],
+            disk_bytes=b["disk_bytes"],
+        )
+    # FAISS rewrites its whole index on every ingest; Milvus is written by chunk id.
+    results["faiss"]["one_changed_document"] = {
+        "rewrites": "every chunk",
+        "store_write_s": results["faiss"]["store_write_s"],
+    }
+    results["milvus"]["one_changed_document"] = synthetic_upsert(index_dirs["milvus"])
+    return side_by_side(results)
+
+
 # --- service process ----------------------------------------------------------------------------------
 
 
@@ -372,6 +411,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--skip-build", action="store_true", help="reuse the index a previous run built")
     parser.add_argument("--profile", action="store_true", help="profile the service's queries (pyinstrument)")
     parser.add_argument("--out", type=Path, help="write the JSON here (default: WORKDIR/scale-SIZE.json)")
+    parser.add_argument("--stores", default="faiss,milvus", help="'faiss,milvus': also build and compare Milvus")
+    parser.add_argument("--skip-service", action="store_true", help="leave out the service process run")
     args = parser.parse_args(argv)
     size = SIZES.get(args.size.lower()) or int(args.size)
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -397,8 +438,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     built = result["build"]["seconds"].get("vector_index", float("nan"))
     result["vectors"] = vector_study(index_dir, queries, kinds, real=len(real_questions), build_seconds=built)
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    result["service"] = service(index_dir, args.workdir, args.profile)
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    if not args.skip_service:
+        result["service"] = service(index_dir, args.workdir, args.profile)
+        out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    if "milvus" in args.stores.split(","):
+        result["stores"] = store_study(size, args, source, queries, result["build"])
+        out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     print_summary(result)
     print(f"JSON: {out}")
     return result

@@ -85,11 +85,14 @@ def main(argv: list[str] | None = None) -> None:
 
         profiler = Profiler(interval=0.001)
         profiler.start()
+    store = index.store
+    analysed = {q: searcher.analyzer.analyse(q) for q in asked}
+    vectors = {q: searcher.encoder.encode([a.search_text]) for q, a in analysed.items()}
     for _ in range(args.rounds):
         for question in asked:
             for name, call in (
-                ("dense", lambda q=question: searcher.dense_scores(q)),
-                ("lexical", lambda q=question: searcher.lexical_scores(q)),
+                ("dense", lambda q=question: store.search_dense(vectors[q], 1000)),
+                ("lexical", lambda q=question: store.search_lexical(analysed[q].terms, 1000)),
                 ("search", lambda q=question: searcher.search(q, k=5)),
                 ("ask", lambda q=question: atlas.ask(q, use_llm=False)),
             ):

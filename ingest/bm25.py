@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ class BM25Builder:
         self._distinct = array("i")  # distinct terms per document
         self._lengths = array("q")  # tokens per document (with repeats)
         self._postings: tuple[int, np.ndarray, np.ndarray] | None = None  # sorted (term, document) pairs
+        self._offsets: np.ndarray | None = None  # each document's first entry in _terms
 
     def __len__(self) -> int:
         return len(self._lengths)
@@ -42,6 +43,27 @@ class BM25Builder:
             self._tfs.extend(counts.values())
             self._distinct.append(len(counts))
             self._lengths.append(len(tokens) or 1)
+
+    def average_length(self) -> float:
+        """Mean tokens per document, as BM25's length normalisation uses it."""
+        return float(np.frombuffer(self._lengths, dtype=np.int64).mean()) if len(self._lengths) else 1.0
+
+    def document_terms(self, docs: Sequence[int]) -> list[tuple[dict[str, float], int]]:
+        """Each document's tokens with their counts, and its length (what a store computes BM25 from)."""
+        terms = np.frombuffer(self._terms, dtype=np.int32)
+        tfs = np.frombuffer(self._tfs, dtype=np.float32)
+        lengths = np.frombuffer(self._lengths, dtype=np.int64)
+        if self._offsets is None or len(self._offsets) != len(self._distinct) + 1:
+            self._offsets = np.zeros(len(self._distinct) + 1, dtype=np.int64)
+            np.cumsum(np.frombuffer(self._distinct, dtype=np.int32), out=self._offsets[1:])
+        names = list(self.vocab)  # ids are insertion order
+        out = []
+        for doc in docs:
+            lo, hi = self._offsets[doc], self._offsets[doc + 1]
+            counts = {names[t]: float(tf) for t, tf in zip(terms[lo:hi].tolist(), tfs[lo:hi].tolist())}
+            counts.pop(EMPTY, None)
+            out.append((counts, int(lengths[doc])))
+        return out
 
     def vocabulary(self) -> set[str]:
         """Every token seen (the empty placeholder excluded)."""

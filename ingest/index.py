@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,9 @@ from ingest.errors import MissingDependency
 from ingest.locks import READERS_LOCK, ReaderLease, lease_current, remove_unused
 from ingest.postings import Postings, PostingsBuilder
 from ingest.schema import Chunk, Document
+from ingest.store import ChunkStore
+from ingest.store.config import StoreConfig
+from ingest.store.local import LocalStore
 
 if TYPE_CHECKING:
     from ingest.facts import FactStore
@@ -62,6 +65,10 @@ class IndexIncompatible(IndexProblem):
 
 
 class IndexCorrupt(IndexProblem):
+    pass
+
+
+class IncompatibleStore(IndexIncompatible):
     pass
 
 
@@ -110,8 +117,11 @@ class IndexWriter:
         dimension: int,
         bm25: BM25Params | None = None,
         ann: AnnConfig | None = None,
+        store: StoreConfig | None = None,
     ):
         self.index_dir = Path(index_dir)
+        self.store = store or StoreConfig()
+        self.store_report: dict[str, Any] = {}  # what the store wrote: upserted / deleted chunks
         self.rows = rows
         self.dimension = dimension
         self.bm25_params = bm25 or BM25Params()
@@ -210,7 +220,8 @@ class IndexWriter:
     ) -> Path:
         """Finish every part, fsync, and switch `current` to the new version atomically.
         `facts`: doc_id -> {"text_sha256", "facts", "aliases"} (ingest/facts.py records)."""
-        import faiss
+        if self.store.kind == "faiss":
+            import faiss
 
         if len(self.languages) != self.rows:
             raise ValueError(f"{len(self.languages)} chunks were added, {self.rows} were announced.")
@@ -225,12 +236,13 @@ class IndexWriter:
         spec = choose(self.rows, self.ann)
         if self.rows:
             self.vectors.flush()
-            vector_index = build(self.vectors, spec, self.ann)
         else:
             np.save(tmp / "vectors.npy", self.vectors, allow_pickle=False)
-            vector_index = faiss.IndexFlatIP(self.dimension)
-        faiss.write_index(vector_index, str(tmp / "vectors.faiss"))
-        del vector_index, self.vectors
+        if self.store.kind == "faiss":
+            vector_index = build(self.vectors, spec, self.ann) if self.rows else faiss.IndexFlatIP(self.dimension)
+            faiss.write_index(vector_index, str(tmp / "vectors.faiss"))
+            del vector_index
+            self.store_report = {"kind": "faiss", "upserted": self.rows, "deleted": 0, "rebuilt": "every ingest"}
         self.timings["vector_index"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -254,9 +266,16 @@ class IndexWriter:
             "dimension": self.dimension,
             "bm25": {"k1": self.bm25_params.k1, "b": self.bm25_params.b},
             "ann": spec.to_json(),
+            "store": self.store.to_json(),
             "created": time.time(),
         }
         (tmp / "manifest.json").write_text(json.dumps(full_manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        if self.store.kind == "milvus":
+            # Before the switch: if Milvus fails, the previous version stays current.
+            started = time.perf_counter()
+            self.store_report = self._sync_milvus(full_manifest)
+            self.timings["store_sync"] = time.perf_counter() - started
+        del self.vectors
         started = time.perf_counter()
         for path in tmp.rglob("*"):
             if path.is_file():
@@ -266,6 +285,64 @@ class IndexWriter:
         tmp.rename(self.version)
         switch_current(self.index_dir, self.version)
         return self.version
+
+    def _chunk_rows(self, where: str = "", params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        db = sqlite3.connect(f"file:{self.tmp / 'store.sqlite'}?mode=ro", uri=True)
+        db.row_factory = sqlite3.Row
+        try:
+            return db.execute(f"SELECT * FROM chunks {where} ORDER BY row", params).fetchall()
+        finally:
+            db.close()
+
+    def _sync_milvus(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Write what changed to the Milvus collection (ingest/store/milvus.py) and report the counts."""
+        from ingest.store import StoredChunk, content_sha
+        from ingest.store.milvus import sync
+
+        settings_key = (manifest.get("embedder"), manifest.get("pipeline_version"))
+        fields = ("chunk_id", "doc_id", "language", "entities", "embed_sha", "title", "url", "section", "start", "end")
+
+        def sha(rec: sqlite3.Row) -> str:
+            return content_sha(settings_key, *(rec[f] for f in fields), rec["text"])
+
+        shas = [(rec["chunk_id"], sha(rec)) for rec in self._chunk_rows()]
+
+        def chunks_of(rows: Sequence[int]) -> list[StoredChunk]:
+            out = []
+            for start in range(0, len(rows), 900):
+                part = [int(r) for r in rows[start : start + 900]]
+                recs = self._chunk_rows(f"WHERE row IN ({','.join('?' * len(part))})", part)
+                terms = self.bm25.document_terms([r["row"] for r in recs])
+                for rec, (counts, length) in zip(recs, terms):
+                    out.append(
+                        StoredChunk(
+                            chunk_id=rec["chunk_id"],
+                            doc_id=rec["doc_id"],
+                            language=rec["language"],
+                            models=json.loads(rec["entities"]),
+                            vector=np.asarray(self.vectors[rec["row"]]),
+                            term_counts=counts,
+                            length=length,
+                            title=rec["title"],
+                            url=rec["url"],
+                            section=json.loads(rec["section"]),
+                            start=rec["start"],
+                            end=rec["end"],
+                            text=rec["text"],
+                            sha=sha(rec),
+                        )
+                    )
+            return out
+
+        return sync(
+            self.store,
+            shas,
+            chunks_of,
+            self.dimension,
+            self.bm25.average_length(),
+            self.bm25_params.k1,
+            self.bm25_params.b,
+        )
 
 
 def file_table(version: Path) -> dict[str, dict[str, Any]]:
@@ -317,10 +394,11 @@ def write_index(
     bm25: BM25Params | None = None,
     lexicon: dict[str, dict[str, list[str]]] | None = None,
     ann: AnnConfig | None = None,
+    store: StoreConfig | None = None,
 ) -> Path:
     """Write a complete new version from parts already in memory, and make it current."""
     vectors = np.asarray(vectors, dtype=np.float32)
-    with IndexWriter(index_dir, len(chunks), int(vectors.shape[1]), bm25=bm25, ann=ann) as writer:
+    with IndexWriter(index_dir, len(chunks), int(vectors.shape[1]), bm25=bm25, ann=ann, store=store) as writer:
         writer.add_documents(documents)
         writer.add_chunks(chunks, chunk_entities, vectors, tokens)
         return writer.commit(gazetteer, manifest, lexicon)
@@ -383,7 +461,9 @@ class Index:
     otherwise sizes are always checked and hashes only for small indexes.
     """
 
-    def __init__(self, index_dir: Path, embedder_name: str | None = None, verify: bool = False):
+    def __init__(
+        self, index_dir: Path, embedder_name: str | None = None, verify: bool = False, store: str | None = None
+    ):
         self.index_dir = Path(index_dir)
         hint = REBUILD_HINT.format(dir=self.index_dir)
         link = self.index_dir / "current"
@@ -397,12 +477,12 @@ class Index:
         self._facts: FactStore | None = None
         self._facts_lock = threading.Lock()
         try:
-            self._open(embedder_name, verify, hint)
+            self._open(embedder_name, verify, hint, store)
         except BaseException:
             self.close()
             raise
 
-    def _open(self, embedder_name: str | None, verify: bool, hint: str) -> None:
+    def _open(self, embedder_name: str | None, verify: bool, hint: str, store: str | None) -> None:
         version = self.version
         self.manifest = read_manifest(version, self.index_dir)
         if self.manifest.get("format_version") != FORMAT_VERSION or self._lease is None:
@@ -418,20 +498,20 @@ class Index:
         files = self.manifest.get("files") if isinstance(self.manifest.get("files"), dict) else {}
         total = sum(f.get("size", 0) for f in files.values() if isinstance(f, dict))
         check_files(version, self.manifest, self.index_dir, hashes=verify or total <= HASH_AT_LOAD_MAX_BYTES)
+        self.store_config = StoreConfig.from_manifest(self.manifest.get("store"))
+        if store and store != self.store_config.kind:
+            raise IncompatibleStore(
+                f"Index was built for the '{self.store_config.kind}' store, but '{store}' is configured. " + hint
+            )
         # Missing packages are not damage: say which one to install.
-        try:
-            import faiss
-        except ImportError as exc:
-            raise MissingDependency("faiss-cpu", "vector search", exc) from exc
         try:
             import bm25s
         except ImportError as exc:
             raise MissingDependency("bm25s", "lexical search", exc) from exc
         try:
             self.ann = AnnSpec.from_json(self.manifest.get("ann"))
-            self.faiss = faiss.read_index(str(version / "vectors.faiss"))
-            configure(self.faiss, self.ann)  # nprobe / efSearch, so callers just call .search
-            single_thread_search()
+            # The BM25 arrays stay with the catalog whatever the store: question analysis reads their
+            # term statistics (and the Milvus store its query-side idf).
             self.bm25 = bm25s.BM25.load(str(version / "bm25"), show_progress=False, verbosity=0)
             self.gazetteer = Gazetteer.from_json(json.loads((version / "gazetteer.json").read_text("utf-8")))
             self.lexicon = json.loads((version / "lexicon.json").read_text("utf-8"))
@@ -446,13 +526,50 @@ class Index:
             if verify and db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("quick_check found damaged pages")
             db.execute("SELECT row FROM chunks ORDER BY row DESC LIMIT 1").fetchone()
-        except Exception as exc:  # faiss, bm25s and sqlite raise many types on damaged files
+        except Exception as exc:  # bm25s and sqlite raise many types on damaged files
             raise IndexCorrupt(f"Index at {version} is damaged ({exc.__class__.__name__}: {exc}). " + hint) from exc
-        if self.faiss.ntotal != len(self.languages) or self.manifest.get("chunks") != len(self.languages):
+        if self.manifest.get("chunks") != len(self.languages):
+            raise IndexCorrupt(
+                f"Index at {version} is inconsistent ({self.manifest.get('chunks')} chunks announced, "
+                f"{len(self.languages)} found). " + hint
+            )
+        self.faiss = None
+        if self.store_config.kind == "milvus":
+            from ingest.store.milvus import MilvusStore
+
+            self.store: ChunkStore = MilvusStore.open(self.store_config, weakref.proxy(self), hint)
+            weakref.finalize(self, self.store.close)  # an Index dropped without close() lets go of Milvus too
+        else:
+            self.store = self._local_store(version, hint)
+
+    def _local_store(self, version: Path, hint: str) -> LocalStore:
+        try:
+            import faiss
+        except ImportError as exc:
+            raise MissingDependency("faiss-cpu", "vector search", exc) from exc
+        try:
+            self.faiss = faiss.read_index(str(version / "vectors.faiss"))
+            configure(self.faiss, self.ann)  # nprobe / efSearch, so callers just call .search
+            single_thread_search()
+        except Exception as exc:  # faiss raises many types on damaged files
+            raise IndexCorrupt(f"Index at {version} is damaged ({exc.__class__.__name__}: {exc}). " + hint) from exc
+        if self.faiss.ntotal != len(self.languages):
             raise IndexCorrupt(
                 f"Index at {version} is inconsistent ({self.faiss.ntotal} vectors, "
                 f"{len(self.languages)} chunks). " + hint
             )
+        # A proxy, not bound methods: a store holding the Index would make a reference cycle, and the
+        # version's lease would then wait for the cyclic garbage collector instead of going with the Index.
+        me = weakref.proxy(self)
+        return LocalStore(
+            self.faiss,
+            self.ann,
+            self.bm25,
+            self.languages,
+            lambda keys: me.rows_mentioning(keys),
+            lambda: me.vectors(),
+            lambda exc: me.damaged(exc),
+        )
 
     def fact_records(self) -> dict[str, dict[str, Any]]:
         """doc_id -> the facts and aliases extracted from that document (what ingest reuses)."""
@@ -489,7 +606,10 @@ class Index:
         return self.version.name
 
     def close(self) -> None:
-        """Let go of the version folder (a later ingest may then delete it)."""
+        """Let go of the version folder (a later ingest may then delete it) and of the store."""
+        store = getattr(self, "store", None)
+        if store is not None:
+            store.close()
         self._closer()
 
     def __enter__(self) -> Index:
@@ -522,9 +642,11 @@ class Index:
     def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Inner-product scores and rows of the k nearest chunks of each query vector (-1: none)."""
         k = max(1, min(k, len(self)))
-        scores, rows = self.faiss.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
-        if not np.isfinite(scores[rows >= 0]).all():  # damaged vectors (NaN/inf) would top every query
-            raise self.damaged(ValueError("the vector index holds non-finite vectors"))
+        hits = self.store.search_dense(np.atleast_2d(vectors), k)
+        scores = np.full((len(hits), k), -np.inf, dtype=np.float32)
+        rows = np.full((len(hits), k), -1, dtype=np.int64)
+        for i, h in enumerate(hits):
+            scores[i, : len(h)], rows[i, : len(h)] = h.scores, h.rows
         return scores, rows
 
     def _db(self) -> sqlite3.Connection:
@@ -580,13 +702,28 @@ class Index:
                 mask |= self.bm25.get_scores([term]) > 0
         return mask
 
-    def lexical_scores(self, weighted_terms: Mapping[str, float]) -> np.ndarray:
-        """Every row's BM25 score for the tokens, each term's score scaled by its weight."""
-        scores = np.zeros(len(self), dtype=np.float32)
-        for term, weight in weighted_terms.items():
-            if term in self.bm25.vocab_dict:
-                scores += weight * self.bm25.get_scores([term])
-        return scores
+    def term_idf(self, term: str) -> float:
+        """BM25's idf of a token over this catalog (0 for a token it lacks), as bm25s computes it."""
+        column = self.bm25.vocab_dict.get(term)
+        if column is None:
+            return 0.0
+        indptr = self.bm25.scores["indptr"]
+        df = int(indptr[column + 1] - indptr[column])
+        n = len(self)
+        return float(np.float32(np.log(1 + (n - df + 0.5) / (df + 0.5))))
+
+    def chunk_rows(self, chunk_ids: Sequence[str]) -> dict[str, int]:
+        """chunk_id -> row, for the ids this catalog holds (a store keyed by chunk id maps its hits so)."""
+        out: dict[str, int] = {}
+        ids = list(dict.fromkeys(chunk_ids))
+        for start in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+            part = ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            out.update(self._query(f"SELECT chunk_id, row FROM chunks WHERE chunk_id IN ({marks})", part))
+        return out
+
+    def language_of(self, rows: Sequence[int]) -> list[str]:
+        return [str(self.languages[int(r)]) for r in rows]
 
     def rows_covering(self, doc_id: str, start: int, end: int) -> list[int]:
         """Rows of the document's chunks holding the span [start, end), best-fitting first."""

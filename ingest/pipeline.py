@@ -28,6 +28,7 @@ from ingest.load import Skipped, iter_bundled_corpus, iter_sources
 from ingest.locks import build_lock
 from ingest.schema import Chunk, Document, RawSource
 from ingest.settings import IngestSettings
+from ingest.store.config import StoreConfig
 from ingest.tokenize import tokenize
 
 Progress = Callable[[str, int, int], None]
@@ -55,6 +56,7 @@ class IngestReport:
     facts: int = 0
     facts_extracted_documents: int = 0  # documents whose facts were extracted (not reused) this run
     facts_seconds: float = 0.0
+    store: dict = field(default_factory=dict)  # kind, upserted / deleted chunks, why it was rebuilt
     seconds: float = 0.0
 
     @property
@@ -76,6 +78,7 @@ class IngestReport:
             "facts": self.facts,
             "facts_extracted_documents": self.facts_extracted_documents,
             "facts_seconds": round(self.facts_seconds, 3),
+            "store": self.store,
             "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
             "seconds": round(self.seconds, 3),
         }
@@ -272,15 +275,18 @@ def _build(
     report.removed_documents = len(set(prev_docs) - set(hashes))
     from ingest.facts import EXTRACTOR_VERSION
 
+    store = StoreConfig.from_settings(settings, index_dir)
     same_pipeline = (
         bool(prev)
         and prev.manifest.get("pipeline_version") == PIPELINE_VERSION
         and prev.manifest.get("fact_extractor") == EXTRACTOR_VERSION
+        and prev.store_config == store
     )
     if same_pipeline and report.changed_documents == 0 and report.removed_documents == 0:
         report.up_to_date = True
         report.chunks = len(prev)
         report.reused_chunks = len(prev)
+        report.store = {"kind": store.kind, "upserted": 0, "deleted": 0, "rebuilt": None}
         return
 
     facts = document_facts(documents, hashes, prev, report)
@@ -334,7 +340,7 @@ def _build(
         "sources": {d.doc_id: d.sha256 for d in documents},
     }
     ann = AnnConfig.from_settings(settings)
-    with IndexWriter(index_dir, len(chunks), first[1].shape[1], ann=ann) as writer:
+    with IndexWriter(index_dir, len(chunks), first[1].shape[1], ann=ann, store=store) as writer:
         writer.add_documents((d, hashes[d.doc_id]) for d in documents)
         for rows, vectors in itertools.chain([first], batches):
             tokens, entities = lexical_parts(gazetteer, embed_texts[rows.start : rows.stop])
@@ -342,4 +348,5 @@ def _build(
         progress("indexing", 0, 1)
         lexicon = build_lexicon(writer.vocabulary(), rows_with=writer.rows_with)
         writer.commit(gazetteer, manifest, lexicon=lexicon, facts=facts)
+        report.store = writer.store_report
     progress("indexing", 1, 1)

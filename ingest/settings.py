@@ -39,3 +39,19 @@ class IngestSettings(BaseSettings):
     faiss_train_size: int = Field(
         default=100_000, ge=1_000, description="Vectors sampled to train the approximate index (k-means, SQ8 ranges)."
     )
+    # Where chunks are searched (ingest/store/): FAISS + BM25 files in the index folder, or Milvus.
+    store: Literal["faiss", "milvus"] = Field(
+        default="faiss", description="'faiss' (files in the index folder) or 'milvus' (needs llm-atlas[milvus])."
+    )
+    milvus_uri: str | None = Field(
+        default=None,
+        description="A local file (embedded milvus-lite; default INDEX_DIR/milvus.db) or http://host:19530.",
+    )
+    milvus_collection: str = Field(default="llm_atlas_chunks", description="The Milvus collection of the chunks.")
+    milvus_index: Literal["auto", "FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW"] = Field(
+        default="auto",
+        description="Milvus vector index; auto: exact up to faiss_exact_max chunks on milvus-lite "
+        "(which offers FLAT and IVF_FLAT only), then IVF_FLAT; HNSW on a server.",
+    )
+    milvus_nprobe: int = Field(default=64, ge=1, description="IVF lists Milvus scans per query.")
+    milvus_ef: int = Field(default=512, ge=1, description="HNSW candidates Milvus keeps per query.")

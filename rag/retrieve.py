@@ -20,6 +20,7 @@ import numpy as np
 
 from ingest.entities import family_key
 from ingest.index import Index
+from ingest.store import ChunkStore, Hits
 from rag.query import Query, QueryAnalyzer
 from rag.schema import Passage
 from rag.weights import RetrievalWeights, load_weights
@@ -35,15 +36,49 @@ class Retrieval:
     per_entity: dict[str, list[int]] = field(default_factory=dict)  # entity -> passage numbers
 
 
-def rank_of(scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows with a signal, best first, and every row's rank among them (-1: no signal).
-    Arrays, not a dict: at 1M chunks a per-row dict was most of a query's time."""
-    sub = scores[rows]
-    keep = sub > 0
-    ranked = rows[keep][np.argsort(-sub[keep], kind="stable")]
-    rank = np.full(len(scores), -1, dtype=np.int64)
-    rank[ranked] = np.arange(len(ranked))
-    return ranked, rank
+# How deep each list from the store goes. Ranks below are not seen by the fusion: RRF gives rank
+# 1000 a weight of 1/1005 against 1/5 for the first, and the candidates come from the top 100.
+DENSE_DEPTH = 1000
+LEXICAL_DEPTH = 1000
+
+
+@dataclass(frozen=True)
+class RankedList:
+    """One list from the store, best first, with each row's rank in it."""
+
+    rows: np.ndarray
+    rank: dict[int, int]
+    best: float  # the top score (0 when empty), shifted as ranked
+
+    @classmethod
+    def of(cls, hits: Hits, shift: float = 0.0) -> RankedList:
+        scores = hits.scores + np.float32(shift) if shift else hits.scores
+        keep = scores > 0  # no signal: not ranked
+        rows, scores = hits.rows[keep], scores[keep]
+        order = np.lexsort((rows, -scores))  # ties by ascending row, whatever order the store used
+        rows = rows[order]
+        return cls(
+            rows, {int(r): i for i, r in enumerate(rows.tolist())}, float(scores[order[0]]) if len(rows) else 0.0
+        )
+
+
+class Candidates:
+    """The dense and lexical lists of one question, per filter, fetched from the store once."""
+
+    def __init__(self, store: ChunkStore, vector: np.ndarray, terms: dict[str, float]):
+        self.store = store
+        self.vector = vector
+        self.terms = terms
+        self._lists: dict[tuple[str | None, tuple[str, ...] | None], tuple[RankedList, RankedList]] = {}
+
+    def get(self, language: str | None = None, models: Sequence[str] | None = None) -> tuple[RankedList, RankedList]:
+        key = (language, tuple(models) if models is not None else None)
+        if key not in self._lists:
+            dense = self.store.search_dense(self.vector, DENSE_DEPTH, language=language, models=models)[0]
+            lexical = self.store.search_lexical(self.terms, LEXICAL_DEPTH, language=language, models=models)
+            # Cosine similarity is shifted to stay positive so that "no signal" (0) stays distinct.
+            self._lists[key] = (RankedList.of(dense, shift=1.0), RankedList.of(lexical))
+        return self._lists[key]
 
 
 class CachedEncoder:
@@ -77,7 +112,6 @@ class HybridSearcher:
         self.embedder = embedder
         self.encoder = CachedEncoder(embedder)
         self.gazetteer = index.gazetteer
-        self.languages = index.languages
         self.weights = weights or load_weights().retrieval
         self._subjects: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
 
@@ -99,27 +133,13 @@ class HybridSearcher:
             self._subjects[key] = found
         return found
 
-    def lexical_scores(self, query: Query) -> np.ndarray:
-        return self.index.lexical_scores(query.terms)
-
-    def dense_scores(self, query: Query) -> np.ndarray:
-        vector = self.encoder.encode([query.search_text]).astype(np.float32)
-        n = len(self.index)
-        found_scores, found_rows = self.index.search_vectors(vector, min(n, 1000))
-        scores = np.zeros(n, dtype=np.float32)
-        valid = found_rows[0] >= 0
-        # Cosine similarity is shifted to stay positive so that "no signal" (0) stays distinct.
-        scores[found_rows[0][valid]] = found_scores[0][valid] + 1.0
-        return scores
-
     # --- ranking --------------------------------------------------------------------------------
     def fused_ranking(
-        self, dense: np.ndarray, lexical: np.ndarray, rows: np.ndarray, entity_keys: Sequence[str], limit: int
+        self, lists: tuple[RankedList, RankedList], entity_keys: Sequence[str], limit: int
     ) -> list[tuple[int, float]]:
         """Rows ranked by RRF of dense and lexical ranks, with a bonus for naming the entities."""
-        dense_rows, dense_rank = rank_of(dense, rows)
-        lex_rows, lex_rank = rank_of(lexical, rows)
-        candidates = set(dense_rows[: limit * 20].tolist()) | set(lex_rows[: limit * 20].tolist())
+        dense, lexical = lists
+        candidates = set(dense.rows[: limit * 20].tolist()) | set(lexical.rows[: limit * 20].tolist())
         bonus_rows: dict[int, int] = {}
         if entity_keys:
             wanted = set(entity_keys) | {family_key(k) for k in entity_keys}
@@ -134,29 +154,29 @@ class HybridSearcher:
         fused = []
         for row in candidates:
             score = 0.0
-            if dense_rank[row] >= 0:
-                score += 1.0 / (rrf_k + int(dense_rank[row]))
-            if lex_rank[row] >= 0:
-                score += 1.0 / (rrf_k + int(lex_rank[row]))
+            if row in dense.rank:
+                score += 1.0 / (rrf_k + dense.rank[row])
+            if row in lexical.rank:
+                score += 1.0 / (rrf_k + lexical.rank[row])
             score += bonus * min(bonus_rows.get(row, 0), 3)
             fused.append((row, score))
         fused.sort(key=lambda x: -x[1])
         return fused[:limit]
 
     def ranked(
-        self, dense: np.ndarray, lexical: np.ndarray, rows: np.ndarray, entity_keys: Sequence[str], k: int
+        self, candidates: Candidates, models: Sequence[str] | None, entity_keys: Sequence[str], k: int
     ) -> list[tuple[int, float]]:
-        """One fused ranking; a language the top k lacks gets its best passage in (in place of the
-        k-th) when that passage scores at least `admit_ratio` of the k-th."""
-        ranking = self.fused_ranking(dense, lexical, rows, entity_keys, k)
+        """One fused ranking (of the chunks naming `models` when given); a language the top k lacks
+        gets its best passage in (in place of the k-th) when that passage scores at least
+        `admit_ratio` of the k-th."""
+        ranking = self.fused_ranking(candidates.get(None, models), entity_keys, k)
         if len(ranking) < k:
             return ranking
-        present = {self.languages[row] for row, _ in ranking}
+        present = set(self.index.language_of([row for row, _ in ranking]))
         for lang in ("zh", "en"):
             if lang in present:
                 continue
-            lang_rows = rows[self.languages[rows] == lang]
-            best = self.fused_ranking(dense, lexical, lang_rows, entity_keys, 1) if len(lang_rows) else []
+            best = self.fused_ranking(candidates.get(lang, models), entity_keys, 1)
             if best and best[0][1] >= self.weights.admit_ratio * ranking[-1][1]:
                 ranking[-1] = best[0]
                 present.add(lang)
@@ -166,16 +186,15 @@ class HybridSearcher:
         if isinstance(query, str):
             query = self.analyzer.analyse(query)
         entities = query.models
-        dense = self.dense_scores(query)
-        lexical = self.lexical_scores(query)
-        all_rows = np.arange(len(self.index))
+        vector = self.encoder.encode([query.search_text]).astype(np.float32)
+        candidates = Candidates(self.index.store, vector, query.terms)
+        dense, lexical = candidates.get()
         per_entity: dict[str, list[int]] = {}
         if query.compare:
             # Each side of a comparison gets its own evidence, then the sides alternate.
             lists = []
             for key in entities[:4]:
-                rows = self.index.rows_mentioning([key, family_key(key)])
-                lists.append((key, self.ranked(dense, lexical, rows, [key], k) if len(rows) else []))
+                lists.append((key, self.ranked(candidates, [key, family_key(key)], [key], k)))
             ranked: list[tuple[int, float]] = []
             seen: set[int] = set()
             for i in range(k):
@@ -188,7 +207,7 @@ class HybridSearcher:
                 rows_for = {row for row, _ in ranking}
                 per_entity[key] = [n for n, (row, _) in enumerate(ranked, 1) if row in rows_for]
         else:
-            ranked = self.ranked(dense, lexical, all_rows, entities, k)
+            ranked = self.ranked(candidates, None, entities, k)
         records = self.index.chunks([row for row, _ in ranked])
         passages = [
             Passage(
@@ -212,8 +231,8 @@ class HybridSearcher:
             query=query.search_text,
             passages=passages,
             entities=entities,
-            best_dense=float(dense.max() - 1.0) if len(dense) else 0.0,
-            best_lexical=float(lexical.max()) if len(lexical) else 0.0,
+            best_dense=float(np.float32(max(dense.best, 0.0)) - 1.0) if len(self.index) else 0.0,
+            best_lexical=lexical.best,
             per_entity=per_entity,
         )
 

@@ -104,6 +104,7 @@ def ingest(
     listed with their reasons."""
     from ingest.errors import MissingDependency
     from ingest.settings import IngestSettings
+    from ingest.store import StoreUnavailable
 
     settings = IngestSettings()
     index_dir = index or settings.index_dir
@@ -115,7 +116,7 @@ def ingest(
     bar, update = progress_printer()
     try:
         report = run_ingest(paths or None, settings, index_dir, progress=update, add=add)
-    except (ValueError, MissingDependency) as exc:
+    except (ValueError, MissingDependency, StoreUnavailable) as exc:
         fail(str(exc))
     finally:
         if bar.live.is_started:
@@ -126,6 +127,14 @@ def ingest(
         print_report(report)
     if report.skipped and not paths:
         fail(f"{len(report.skipped)} bundled document(s) could not be indexed (listed above).", code=1)
+
+
+def store_line(store: dict) -> str:
+    """The store and what this ingest wrote to it (Milvus: only new or changed chunks)."""
+    if not store:
+        return "-"
+    line = f"{store.get('kind')}: {store.get('upserted', 0)} chunks written, {store.get('deleted', 0)} deleted"
+    return line + (f" (rebuilt: {store['rebuilt']})" if store.get("rebuilt") and store["kind"] != "faiss" else "")
 
 
 def print_report(report) -> None:
@@ -147,6 +156,7 @@ def print_report(report) -> None:
         ("reused chunks", report.reused_chunks),
         ("embedding chunks/s", f"{report.chunks_per_second:.1f}"),
         ("skipped", len(report.skipped)),
+        ("store", store_line(report.store)),
         ("version", report.version),
         ("seconds", f"{report.seconds:.2f}"),
     ]:

@@ -70,9 +70,29 @@ def test_quick_bench_json_shape(tmp_path: Path) -> None:
             assert r["errors"] == 0 and r["ok"] == r["requests"]
         has(server, p50_c1_vs_in_process_ask=NUMBER, rps_c16_vs_c1=NUMBER, peak_rss_mb=NUMBER)
 
+    check_stores(result["stores"])
+
     memory = result["memory"]
     assert set(memory["peak_rss_mb"]) == {"ingest", "ask", "server"}
     has(memory, python_with_imports_mb=NUMBER, index_bytes=int)
+
+
+def check_stores(stores: dict) -> None:
+    """FAISS vs Milvus side by side; CI installs the milvus extra, without it the section says so."""
+    try:
+        import milvus_lite  # noqa: F401
+        import pymilvus  # noqa: F401
+    except ImportError:
+        assert "milvus" in stores["skipped"]
+        return
+    for kind in ("faiss", "milvus"):
+        has(stores[kind], cold_ingest_s=NUMBER, one_changed_document_s=NUMBER, dense_recall_at_10=NUMBER, rss_mb=NUMBER)
+        for part in ("dense_k1000", "lexical_k1000"):
+            has(stores[kind][part], p50_ms=NUMBER, p95_ms=NUMBER)
+    # FAISS rewrites every chunk; Milvus only the changed document's.
+    assert stores["faiss"]["one_changed_document_chunks_written"] == stores["faiss"]["chunks"]
+    assert 0 < stores["milvus"]["one_changed_document_chunks_written"] < stores["milvus"]["chunks"]
+    assert stores["milvus"]["dense_top10_agreement_with_faiss"] == stores["milvus"]["dense_recall_at_10"] == 1.0
 
 
 def test_table_renders_every_section() -> None:
