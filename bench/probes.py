@@ -1,7 +1,7 @@
 """What `llm-atlas bench` runs in child processes, so each gets its own wall clock and peak RSS.
 Each prints one JSON object on its last stdout line.
 
-    python -m bench.probes ingest --index DIR [PATH ...] [--add]
+    python -m bench.probes ingest --index DIR [PATH ...] [--add] [--ray ADDRESS]
     python -m bench.probes embed --index DIR            # the raw embedder on the index's chunk texts
     python -m bench.probes ask --index DIR QUESTION     # a cold `ask`, split into its parts
 """
@@ -15,14 +15,16 @@ import time
 STARTED = time.perf_counter()  # as early as a script can take it: before any import of ours
 
 
-def ingest(index: str, paths: list[str], add: bool) -> dict:
+def ingest(index: str, paths: list[str], add: bool, ray: str | None = None) -> dict:
     from pathlib import Path
 
     from ingest.pipeline import run_ingest
     from ingest.settings import IngestSettings
 
-    report = run_ingest(paths or None, IngestSettings(), Path(index), add=add)
+    settings = IngestSettings(**({"ray_address": ray} if ray else {}))
+    report = run_ingest(paths or None, settings, Path(index), add=add)
     return {
+        "ray": report.ray,
         "documents": report.documents,
         "chunks": report.chunks,
         "embedded_chunks": report.embedded_chunks,
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("ingest")
     p.add_argument("--index", required=True)
     p.add_argument("--add", action="store_true")
+    p.add_argument("--ray", default=None, help="embed on Ray: 'local' or a cluster address")
     p.add_argument("paths", nargs="*")
     p = sub.add_parser("embed")
     p.add_argument("--index", required=True)
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("question")
     args = parser.parse_args(argv)
     if args.probe == "ingest":
-        result = ingest(args.index, args.paths, args.add)
+        result = ingest(args.index, args.paths, args.add, args.ray)
     elif args.probe == "embed":
         result = embed(args.index)
     else:

@@ -100,6 +100,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 )
             )
     out += store_rows(result.get("stores") or {})
+    out += ray_rows(result.get("ray") or {})
     mem = result["memory"]
     for name, peak in mem["peak_rss_mb"].items():
         if peak:
@@ -107,6 +108,34 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 ("memory", f"peak RSS {name} MiB", f"{peak}", f"{mem['vs_python_with_imports'][name]} x bare imports")
             )
     return out
+
+
+def ray_rows(ray: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """`ingest --ray` (local Ray, 2 actors) against the in-process cold ingest."""
+    if not ray:
+        return []
+    if "skipped" in ray:
+        return [("ingest --ray", "skipped", str(ray["skipped"]), "")]
+    return [
+        (
+            "ingest --ray",
+            f"cold s ({ray['actors']} actors) / in process",
+            f"{ray['cold_s']} / {ray['in_process_cold_s']}",
+            f"{ray['cold_vs_in_process']} x in process",
+        ),
+        (
+            "ingest --ray",
+            "embedding s (Ray start + model loads) / in process",
+            f"{ray['embedding_s']} / {ray['in_process_embedding_s']}",
+            f"{ray['embedding_vs_in_process']} x in process",
+        ),
+        (
+            "ingest --ray",
+            "same index: chunks, largest vector difference",
+            f"{ray['same_chunks']}, {ray['largest_vector_difference']}",
+            f"texts per actor {ray['texts_per_actor_process']}",
+        ),
+    ]
 
 
 def store_rows(stores: dict[str, Any]) -> list[tuple[str, str, str, str]]:

@@ -115,10 +115,10 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
 AtlasEmbedder = USEm3Embeddings | SentenceTransformerEmbeddings
 
 
-def make_embedder(spec: str, batch_size: int = 64) -> AtlasEmbedder:
-    """'use-m3' or 'st:<model name or path>'."""
+def make_embedder(spec: str, batch_size: int = 64, threads: int | None = None) -> AtlasEmbedder:
+    """'use-m3' or 'st:<model name or path>'; `threads` bounds the numpy encoder (one per Ray actor)."""
     if spec == "use-m3":
-        return USEm3Embeddings(batch_size=batch_size)
+        return USEm3Embeddings(batch_size=batch_size, **({"threads": threads} if threads else {}))
     if spec.startswith("st:") and len(spec) > 3:
         return SentenceTransformerEmbeddings(model_name=spec[3:], batch_size=batch_size)
     raise ValueError(f"Unknown embedder '{spec}': use 'use-m3' or 'st:<sentence-transformers model or path>'.")

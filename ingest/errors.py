@@ -13,3 +13,7 @@ class MissingDependency(RuntimeError):
             f"The package '{package}' is needed for {needed_for} but cannot be imported{detail}. "
             f"Install it with: pip install {install or package}"
         )
+
+
+class ClusterError(RuntimeError):
+    """A cluster the work was sent to (Ray) could not be reached or failed the job."""

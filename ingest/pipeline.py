@@ -57,6 +57,7 @@ class IngestReport:
     facts_extracted_documents: int = 0  # documents whose facts were extracted (not reused) this run
     facts_seconds: float = 0.0
     store: dict = field(default_factory=dict)  # kind, upserted / deleted chunks, why it was rebuilt
+    ray: dict | None = None  # where the embedding ran when on Ray (address, actors, texts per process)
     seconds: float = 0.0
 
     @property
@@ -79,6 +80,7 @@ class IngestReport:
             "facts_extracted_documents": self.facts_extracted_documents,
             "facts_seconds": round(self.facts_seconds, 3),
             "store": self.store,
+            "ray": self.ray,
             "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
             "seconds": round(self.seconds, 3),
         }
@@ -204,6 +206,36 @@ def previous_index(index_dir: Path, embedder: str, report: IngestReport) -> Inde
         return None  # missing or built with other settings: nothing reusable
 
 
+def ray_vectors(
+    embed_texts: list[str],
+    shas: list[str],
+    old_rows: dict[str, int],
+    settings: IngestSettings,
+    report: IngestReport,
+    progress: Progress,
+) -> dict[int, np.ndarray] | None:
+    """With a Ray address set, every chunk that needs a vector is embedded in one Ray job
+    (one actor pool, each actor loading the model once); row -> vector. None: in process."""
+    fresh = [i for i, sha in enumerate(shas) if sha not in old_rows]
+    if not settings.ray_address or not fresh:
+        return None
+    from ingest.ray_embed import RayJob, embed_on_ray
+
+    job = RayJob(
+        address=settings.ray_address,
+        actors=settings.ray_actors,
+        batch_size=settings.embed_batch_size,
+        cpus_per_actor=settings.ray_cpus_per_actor,
+        gpus_per_actor=settings.ray_gpus_per_actor,
+    )
+    progress("embedding", 0, len(fresh))
+    vectors, ray_report = embed_on_ray([embed_texts[i] for i in fresh], settings.embedder, job)
+    report.embed_seconds += ray_report.seconds
+    report.ray = ray_report.model_dump()
+    progress("embedding", len(fresh), len(fresh))
+    return dict(zip(fresh, vectors, strict=True))
+
+
 def run_ingest(
     targets: list[str] | None,
     settings: IngestSettings,
@@ -304,6 +336,7 @@ def _build(
     shas = [hashlib.sha256(t.encode()).hexdigest() for t in embed_texts]
     report.embedded_chunks = sum(1 for sha in shas if sha not in old_rows)
     report.reused_chunks = len(chunks) - report.embedded_chunks
+    on_ray = ray_vectors(embed_texts, shas, old_rows, settings, report, progress)
 
     def vector_batches(size: int) -> Iterator[tuple[range, np.ndarray]]:
         embedded = 0
@@ -314,8 +347,11 @@ def _build(
             if fresh:
                 progress("embedding", embedded, report.embedded_chunks)
                 embed_started = time.perf_counter()
-                new = embedder.encode([embed_texts[i] for i in fresh])
-                report.embed_seconds += time.perf_counter() - embed_started
+                if on_ray is not None:
+                    new = np.stack([on_ray[i] for i in fresh])
+                else:
+                    new = embedder.encode([embed_texts[i] for i in fresh])
+                    report.embed_seconds += time.perf_counter() - embed_started
                 embedded += len(fresh)
             dimension = new.shape[1] if new is not None else old_vectors.shape[1]
             vectors = np.zeros((len(rows), dimension), dtype=np.float32)

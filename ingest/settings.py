@@ -55,3 +55,11 @@ class IngestSettings(BaseSettings):
     )
     milvus_nprobe: int = Field(default=64, ge=1, description="IVF lists Milvus scans per query.")
     milvus_ef: int = Field(default=512, ge=1, description="HNSW candidates Milvus keeps per query.")
+    # Embedding on Ray (ingest/ray_embed.py, needs llm-atlas[ray]): off unless an address is set.
+    ray_address: str | None = Field(
+        default=None,
+        description="Embed new chunks on Ray: 'local' starts one for the run; 'auto' or ray://host:10001 joins one.",
+    )
+    ray_actors: int = Field(default=2, ge=1, description="Embedders in the Ray actor pool (one per actor).")
+    ray_cpus_per_actor: float = Field(default=1.0, gt=0, description="CPUs each Ray actor reserves.")
+    ray_gpus_per_actor: float = Field(default=0.0, ge=0, description="GPUs each Ray actor reserves (a GPU cluster).")

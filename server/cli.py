@@ -97,16 +97,28 @@ def ingest(
         bool, typer.Option("--check", help="Only verify the index (every file's checksum, the store); build nothing.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Embed new chunks on Ray (a local Ray unless --ray-address); llm-atlas[ray].")
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Join this Ray cluster to embed: 'auto', ray://head:10001 (implies --ray)."),
+    ] = None,
+    ray_actors: Annotated[int | None, typer.Option("--ray-actors", min=1, help="Embedders in the actor pool.")] = None,
 ) -> None:
     """Build or update the index (incremental: unchanged documents are not embedded again).
 
     Exits 1 when a bundled document could not be indexed; files skipped from your own paths are
     listed with their reasons."""
-    from ingest.errors import MissingDependency
+    from ingest.errors import ClusterError, MissingDependency
     from ingest.settings import IngestSettings
     from ingest.store import StoreUnavailable
 
     settings = IngestSettings()
+    if ray_address or (ray and not settings.ray_address):
+        settings.ray_address = ray_address or "local"
+    if ray_actors:
+        settings.ray_actors = ray_actors
     index_dir = index or settings.index_dir
     if check:
         check_index(index_dir, settings.embedder, as_json)
@@ -116,7 +128,7 @@ def ingest(
     bar, update = progress_printer()
     try:
         report = run_ingest(paths or None, settings, index_dir, progress=update, add=add)
-    except (ValueError, MissingDependency, StoreUnavailable) as exc:
+    except (ValueError, MissingDependency, StoreUnavailable, ClusterError) as exc:
         fail(str(exc))
     finally:
         if bar.live.is_started:
@@ -135,6 +147,14 @@ def store_line(store: dict) -> str:
         return "-"
     line = f"{store.get('kind')}: {store.get('upserted', 0)} chunks written, {store.get('deleted', 0)} deleted"
     return line + (f" (rebuilt: {store['rebuilt']})" if store.get("rebuilt") and store["kind"] != "faiss" else "")
+
+
+def ray_line(ray: dict | None) -> str:
+    """Where the embedding ran: this process, or Ray's actors and how many texts each took."""
+    if not ray:
+        return "this process"
+    shares = ", ".join(f"{n}" for n in ray["texts_per_process"].values())
+    return f"Ray {ray['address']}: {ray['actors']} actors, texts per actor process {shares}"
 
 
 def print_report(report) -> None:
@@ -157,6 +177,7 @@ def print_report(report) -> None:
         ("embedding chunks/s", f"{report.chunks_per_second:.1f}"),
         ("skipped", len(report.skipped)),
         ("store", store_line(report.store)),
+        ("embedded on", ray_line(report.ray)),
         ("version", report.version),
         ("seconds", f"{report.seconds:.2f}"),
     ]:

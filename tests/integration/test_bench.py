@@ -71,10 +71,23 @@ def test_quick_bench_json_shape(tmp_path: Path) -> None:
         has(server, p50_c1_vs_in_process_ask=NUMBER, rps_c16_vs_c1=NUMBER, peak_rss_mb=NUMBER)
 
     check_stores(result["stores"])
+    check_ray(result["ray"])
 
     memory = result["memory"]
     assert set(memory["peak_rss_mb"]) == {"ingest", "ask", "server"}
     has(memory, python_with_imports_mb=NUMBER, index_bytes=int)
+
+
+def check_ray(ray: dict) -> None:
+    """`ingest --ray` against in process; CI installs the ray extra, without it the section says so."""
+    try:
+        import ray as _  # noqa: F401
+    except ImportError:
+        assert "ray" in ray["skipped"]
+        return
+    has(ray, cold_s=NUMBER, cold_vs_in_process=NUMBER, embedding_s=NUMBER, embedding_vs_in_process=NUMBER)
+    assert ray["actors"] == 2 and 1 <= len(ray["texts_per_actor_process"]) <= 2
+    assert ray["same_chunks"] is True and ray["largest_vector_difference"] < 1e-5
 
 
 def check_stores(stores: dict) -> None:
