@@ -79,7 +79,9 @@ def test_ray_builds_the_same_index(built: tuple[Path, Path, dict]) -> None:
             assert [p.chunk_id for p in a.passages] == [p.chunk_id for p in b.passages], question
 
 
-def test_a_second_ray_ingest_of_unchanged_documents_embeds_nothing(built: tuple[Path, Path, dict], folder: Path) -> None:
+def test_a_second_ray_ingest_of_unchanged_documents_embeds_nothing(
+    built: tuple[Path, Path, dict], folder: Path
+) -> None:
     report = run_ingest([str(folder)], IngestSettings(ray_address="local"), built[1])
     assert report.up_to_date and report.embedded_chunks == 0 and report.ray is None  # Ray is not even started
 
@@ -95,7 +97,9 @@ def test_changed_document_is_embedded_on_ray_and_the_rest_reused(folder: Path, t
     assert report.reused_chunks == report.chunks - report.embedded_chunks > 30
 
 
-def test_an_unreachable_cluster_is_a_clear_error_and_keeps_the_index(built: tuple[Path, Path, dict], tmp_path: Path) -> None:
+def test_an_unreachable_cluster_is_a_clear_error_and_keeps_the_index(
+    built: tuple[Path, Path, dict], tmp_path: Path
+) -> None:
     from ingest.errors import ClusterError
 
     extra = tmp_path / "extra.md"
