@@ -30,3 +30,14 @@ def atlas(bundled_index: Path):
     from rag.settings import RagSettings
 
     return Atlas.load(RagSettings(index_dir=bundled_index, llm_base_url=None), bundled_index)
+
+
+def copy_corpus_files(names: list[str], folder: Path) -> Path:
+    """A folder holding these bundled documents (paths relative to corpus/), for small indexes."""
+    import shutil
+
+    from corpus import CORPUS_DIR
+
+    for name in names:
+        shutil.copy(CORPUS_DIR / name, folder / Path(name).name)
+    return folder

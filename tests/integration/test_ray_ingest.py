@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus import CORPUS_DIR
 from ingest.index import Index
 from ingest.pipeline import run_ingest
 from ingest.settings import IngestSettings
+from tests.conftest import copy_corpus_files
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -28,10 +28,7 @@ QUESTIONS = ["Which model was Alpaca fine-tuned from?", "Koala 的训练数据�
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    docs = tmp_path_factory.mktemp("docs")
-    for name in FILES:
-        shutil.copy(CORPUS_DIR / name, docs / Path(name).name)
-    return docs
+    return copy_corpus_files(FILES, tmp_path_factory.mktemp("docs"))
 
 
 @pytest.fixture(scope="module")

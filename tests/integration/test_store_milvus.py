@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus import CORPUS_DIR
 from ingest.entities import Gazetteer
 from ingest.index import Index, IndexCorrupt, write_index
 from ingest.pipeline import run_ingest
@@ -18,6 +17,7 @@ from ingest.settings import IngestSettings
 from ingest.store import ChunkStore, WritableStore
 from ingest.store.config import StoreConfig
 from ingest.store.milvus import MilvusStore, client_for
+from tests.conftest import copy_corpus_files
 from tests.unit.test_ann import fake_corpus
 
 pytestmark = [pytest.mark.milvus, pytest.mark.slow]
@@ -48,10 +48,7 @@ def settings(store: str) -> IngestSettings:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    docs = tmp_path_factory.mktemp("docs")
-    for name in FILES:
-        shutil.copy(CORPUS_DIR / name, docs / Path(name).name)
-    return docs
+    return copy_corpus_files(FILES, tmp_path_factory.mktemp("docs"))
 
 
 @pytest.fixture(scope="module")
