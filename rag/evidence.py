@@ -103,6 +103,9 @@ def sentence_features(
         "entity": entity,
         "in_scope": float(in_scope),
         "other_model": float(bool(wanted) and not in_scope and not entity and bool(named)),
+        # A row or sentence about another model inside the asked model's own page: "| BLOOMZ-7B | 28.72 |"
+        # in Baichuan-7B's results table.
+        "names_others": float(bool(wanted) and not entity and bool(named - wanted)),
         "number": float(query.numeric and bool(NUMBER_RE.search(text))),
         "question": float(text.rstrip().endswith(("?", "？"))),
         "junk": float(

@@ -67,8 +67,8 @@ PHRASES = {
         "quoting": "英文资料原文：",
     },
 }
-SENTENCE_LIMIT = 4
-SENTENCE_CHARS = 700
+SENTENCE_LIMIT = 6
+SENTENCE_CHARS = 1000
 
 
 def phrase(lang: str, key: str, **values: str) -> str:
@@ -185,8 +185,16 @@ def comparison_table(evidence: Evidence, quotes: Quotes) -> str:
 
 
 # --- sentences -----------------------------------------------------------------------------------
-def pick(scored: list[Scored], limit: int, max_chars: int, floor: float, taken: Sequence[Scored] = ()) -> list[Scored]:
-    """The best non-redundant sentences; first the best one for each part of a multi-part question."""
+def pick(
+    scored: list[Scored],
+    limit: int,
+    max_chars: int,
+    floor: float,
+    taken: Sequence[Scored] = (),
+    subjects: Sequence[str] = (),
+) -> list[Scored]:
+    """The best non-redundant sentences; first the best one for each part of a multi-part question,
+    and the best one naming each of the models it asks about."""
     chosen: list[Scored] = []
     used = 0
     n_parts = len(scored[0].parts) if scored else 0
@@ -195,6 +203,11 @@ def pick(scored: list[Scored], limit: int, max_chars: int, floor: float, taken: 
         covering = [s for s in scored if s.parts[i] > 0 and s.score >= floor - 1.0]
         if covering:
             firsts.append(max(covering, key=lambda s: (s.parts[i], s.score)))
+    for key in subjects if len(subjects) > 1 else ():
+        family = {key, family_key(key)}
+        naming = [s for s in scored if family & s.entities and s.score >= floor - 1.0]
+        if naming and not any(family & s.entities for s in firsts):
+            firsts.append(naming[0])  # scored is best first
     ordered = list(dict.fromkeys(firsts + scored).keys()) if firsts else scored
     for item in ordered:
         if len(chosen) >= limit:
@@ -269,6 +282,8 @@ def list_block(sentence: Sentence) -> list[Sentence]:
         intro = [items[lo - 1]] if lo > 0 and introduces(items[lo - 1]) else []
     elif at + 1 < len(items) and is_item(items[at + 1]):
         lo, intro = at + 1, [sentence]
+    elif at + 2 < len(items) and introduces(items[at + 1]) and is_item(items[at + 2]):
+        lo, intro = at + 2, [sentence, items[at + 1]]  # "... shares deficiencies. Some of which include:"
     else:
         return with_continuation(sentence)
     # The run of items; after an introducing line that is itself an item, the run of lines up to the
@@ -339,7 +354,7 @@ def render(items: list[Scored], lang: str, quotes: Quotes, as_list: bool = False
                 parts.append(phrase(lang, "quoting"))
             quoting = text.startswith("“")
             bullet = ""
-            if as_list and (s is not block[0] or is_item(s)):
+            if as_list and (s is not block[0] or is_item(s)) and not (introduces(s) and not is_item(s)):
                 nested = s is not block[0] and not is_item(s) and is_item(block[0])  # items of an item
                 bullet = "\n  - " if nested else "\n- "
             elif listing:  # a sentence after a list starts a new paragraph
@@ -355,18 +370,21 @@ def best_sentences(evidence: Evidence, floor_share: float, limit: int, max_chars
         return []
     # Sentences in the answer's language are preferred when nearly as good as the best overall.
     floor = scored[0].score - abs(scored[0].score) * (1 - floor_share) - 0.5
-    return pick(scored, limit, max_chars, floor)
+    return pick(scored, limit, max_chars, floor, subjects=evidence.query.models[:4])
 
 
 def about_subject(scored: Sequence[Scored], key: str, size: str) -> list[list[Scored]]:
     """The sentences about one compared model, most specific first: with the size the question gives it
     ("Llama 2 70B": the 70B row, not the 65B one), then all of them."""
     family = {key, family_key(key)}
-    own = [s for s in scored if family & s.entities or family & set(s.sentence.passage.entities)]
+    # Sentences that name the model before those that are only in a passage about it: a results table
+    # in one model's card has a row for each compared model.
+    named = [s for s in scored if family & s.entities]
+    own = named + [s for s in scored if not family & s.entities and family & set(s.sentence.passage.entities)]
     if not size:
-        return [own]
+        return [named, own]
     sized = re.compile(rf"(?<![\d.]){re.escape(size[:-1])}\s?{size[-1]}\b", re.IGNORECASE)
-    return [[s for s in own if sized.search(s.sentence.text)], own]
+    return [[s for s in own if sized.search(s.sentence.text)], named, own]
 
 
 def comparison_blocks(evidence: Evidence, quotes: Quotes, floor_share: float) -> list[str]:

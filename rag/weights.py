@@ -22,6 +22,7 @@ SENTENCE_FEATURES = (
     "entity",  # share of the named models the sentence names
     "in_scope",  # its passage is about a named model
     "other_model",  # names only models the question does not
+    "names_others",  # names models, none of them asked, in whatever passage
     "number",  # carries a number, for a question asking a quantity
     "question",  # ends with a question mark
     "junk",  # code, markup, link lists

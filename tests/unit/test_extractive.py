@@ -1,0 +1,71 @@
+"""The offline answer composer: which sentences an answer takes, and how lists come whole."""
+
+from __future__ import annotations
+
+from rag.evidence import Scored
+from rag.extractive import list_block, pick
+from rag.schema import Passage
+from rag.sentences import Sentence, split_sentences
+
+
+def passage(text: str, entities: list[str] | None = None) -> Passage:
+    return Passage(
+        n=1,
+        chunk_id="c",
+        doc_id="d",
+        title="t",
+        url="u",
+        language="en",
+        start=0,
+        end=len(text),
+        text=text,
+        entities=entities or [],
+    )
+
+
+def sentence_of(p: Passage, text: str) -> Sentence:
+    return next(s for s in split_sentences(p) if s.text == text)
+
+
+def scored(sentence: Sentence, score: float, entities: set[str]) -> Scored:
+    return Scored(sentence, score, entities, [], 0.0, 0.0, "en", True)
+
+
+def test_a_sentence_followed_by_an_introducing_line_brings_the_list() -> None:
+    text = (
+        "Orca-9 is fast. Like other small models, Orca-9 has known weaknesses. Among them:\n\n"
+        "- Arithmetic: it adds long numbers badly.\n"
+        "- Recall: it forgets rare names.\n\n"
+        "Training took two days."
+    )
+    p = passage(text)
+    block = [s.text for s in list_block(sentence_of(p, "Like other small models, Orca-9 has known weaknesses."))]
+    assert block == [
+        "Like other small models, Orca-9 has known weaknesses.",
+        "Among them:",
+        "- Arithmetic: it adds long numbers badly.",
+        "- Recall: it forgets rare names.",
+    ]
+
+
+def test_a_sentence_not_followed_by_a_list_comes_alone() -> None:
+    p = passage("Orca-9 is fast. It was trained in two days. Among its users are banks.")
+    assert [s.text for s in list_block(sentence_of(p, "Orca-9 is fast."))] == ["Orca-9 is fast."]
+
+
+def test_pick_gives_each_asked_model_its_best_sentence() -> None:
+    text = "| Orca-9 | 41.2 |\n| Kelp-7 | 38.5 |\n| Reef-3 | 12.0 |\n| Tide-2 | 11.0 |"
+    p = passage(text, ["orca9", "kelp7", "reef3", "tide2"])
+    rows = [sentence_of(p, line) for line in text.split("\n")]
+    items = [
+        scored(rows[2], 3.0, {"reef3"}),
+        scored(rows[3], 2.9, {"tide2"}),
+        scored(rows[0], 2.5, {"orca9"}),
+        scored(rows[1], 1.0, {"kelp7"}),
+    ]
+    # Two sentences allowed: without subjects the two best; with them, one row per asked model.
+    assert [s.entities for s in pick(items, 2, 1000, floor=0.5)] == [{"reef3"}, {"tide2"}]
+    chosen = pick(items, 2, 1000, floor=0.5, subjects=["orca9", "kelp7"])
+    assert [s.entities for s in chosen] == [{"orca9"}, {"kelp7"}]
+    # A model named by no sentence good enough gets none rather than noise.
+    assert [s.entities for s in pick(items, 2, 1000, floor=2.5, subjects=["orca9", "kelp7"])] == [{"orca9"}, {"reef3"}]
