@@ -395,7 +395,7 @@ def comparison_blocks(evidence: Evidence, quotes: Quotes, floor_share: float) ->
     floor = best - abs(best) * (1 - floor_share) - 1.0
     subjects = evidence.query.subjects or [(k, "") for k in evidence.query.models]
     for key, size in subjects[:4]:
-        chosen = next((c for tier in about_subject(scored, key, size) if (c := pick(tier, 2, 400, floor))), [])
+        chosen = next((c for tier in about_subject(scored, key, size) if (c := pick(tier, 3, 500, floor))), [])
         if chosen:
             name = evidence.query.model_names.get(key, key) + (f" {size}" if size else "")
             blocks.append(f"**{name}**: {render(chosen, lang, quotes)}")
@@ -425,7 +425,7 @@ def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str
         extra = (
             best_sentences(evidence, floor_share, SENTENCE_LIMIT, SENTENCE_CHARS)
             if query.kind == "list"
-            else best_sentences(evidence, floor_share, 2, 400)
+            else best_sentences(evidence, floor_share, 3, 600)
         )
         if extra:
             pieces.append(render(extra, query.lang, quotes, as_list=query.kind == "list"))

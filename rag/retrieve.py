@@ -203,6 +203,9 @@ class HybridSearcher:
                         seen.add(ranking[i][0])
                         ranked.append(ranking[i])
             ranked = ranked[:k]
+            if len(ranked) < k:  # the compared models have few passages of their own: fill from all
+                ranked += [item for item in self.ranked(candidates, None, entities, k) if item[0] not in seen]
+                ranked = ranked[:k]
             for key, ranking in lists:
                 rows_for = {row for row, _ in ranking}
                 per_entity[key] = [n for n, (row, _) in enumerate(ranked, 1) if row in rows_for]
