@@ -95,11 +95,15 @@ def sentence_features(
 ) -> tuple[dict[str, float], TermSet]:
     tokens = TermSet(text)
     wanted = query.families
+    rarest = sorted(query.concepts, key=lambda c: -c[1])[:3]
     in_scope = bool(wanted & set(sentence.passage.entities))
     entity = len(wanted & named) / len(wanted) if wanted else 0.0
     return {
         "dense": similarity,
         "lexical": concept_share(tokens, query.concepts),
+        # The question's rarest words say most about what it asks ("Gaokao" more than "average").
+        "rarest": float(bool(rarest) and tokens.any_of(set(rarest[0][0]))),
+        "rare_three": sum(1 for options, _ in rarest if tokens.any_of(set(options))) / len(rarest) if rarest else 0.0,
         "entity": entity,
         "in_scope": float(in_scope),
         "other_model": float(bool(wanted) and not in_scope and not entity and bool(named)),
@@ -187,6 +191,7 @@ def score_sentences(
     for sentence, text, sim, (named, subject) in zip(sentences, texts, dense, names):
         features, tokens = sentence_features(query, sentence, text, float(sim), named, fact_values)
         parts = [concept_share(tokens, groups) for groups in query.part_concepts]
+        features["all_parts"] = min(parts, default=0.0)  # speaks to every sub-question
         item = Scored(
             sentence,
             weights.sentence.logit(features),

@@ -19,6 +19,9 @@ WEIGHTS_FILE = Path(__file__).parent / "data" / "weights.json"
 SENTENCE_FEATURES = (
     "dense",  # cosine similarity of sentence and question
     "lexical",  # IDF-weighted share of the question's concepts the sentence holds
+    "rarest",  # holds the question's rarest concept
+    "rare_three",  # share of the question's three rarest concepts it holds
+    "all_parts",  # the least it covers of any sub-question
     "entity",  # share of the named models the sentence names
     "in_scope",  # its passage is about a named model
     "other_model",  # names only models the question does not
