@@ -7,10 +7,12 @@ tokenises the question or looks for model names again.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
@@ -271,6 +273,26 @@ class QueryAnalyzer:
         questions from loading the Chinese segmenter."""
         return [word] if self.index.has_term(word) else tokenize(word)
 
+    @cached_property
+    def _english_keys(self) -> list[str]:
+        """The lexicon's one-word English keys, sorted: for finding a stem's other forms."""
+        return sorted(k for k in self.lexicon.get("en2zh", {}) if " " not in k)
+
+    def stem_variants(self, stem: str) -> list[str]:
+        """The lexicon keys that are other forms of one word: the stemmer makes "modifications"
+        "modif" but "modify" "modifi", so a question's noun would miss its verb's translations."""
+        if len(stem) < 5:
+            return []
+        keys = self._english_keys
+        at = bisect.bisect_left(keys, stem[:5])
+        out = []
+        while at < len(keys) and keys[at].startswith(stem[:5]):
+            key = keys[at]
+            if key != stem and (key.startswith(stem) or stem.startswith(key)) and abs(len(key) - len(stem)) <= 2:
+                out.append(key)
+            at += 1
+        return out
+
     def translations(self, tokens: Sequence[str]) -> dict[str, list[str]]:
         """Each token's translations into the other language (as index tokens)."""
         names = self.gazetteer.names
@@ -279,6 +301,8 @@ class QueryAnalyzer:
         en2zh, zh2en = self.lexicon.get("en2zh", {}), self.lexicon.get("zh2en", {})
         for i, t in enumerate(en):
             keys = [t] + ([f"{t} {en[i + 1]}"] if i + 1 < len(en) else [])
+            if t not in en2zh:
+                keys += self.stem_variants(t)
             for key in keys:
                 for zh in en2zh.get(key, []):
                     out[t].extend(self.as_tokens(zh))
