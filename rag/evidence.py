@@ -6,7 +6,7 @@ some passage or fact answers what was asked about the model named."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -83,11 +83,22 @@ class Evidence:
         return self.fact_passage.get((fact.doc_id, fact.start, fact.end))
 
 
-def concept_share(tokens: TermSet, concepts: Sequence[tuple[frozenset[str], float]]) -> float:
+def concept_share(
+    tokens: TermSet, concepts: Sequence[tuple[frozenset[str], float]], languages: Collection[str] = ()
+) -> float:
     """IDF-weighted share of the concepts the text holds; a question with none ("What is QLoRA?")
-    asks only about its model, which every candidate sentence is judged on separately."""
-    total = sum(w for _, w in concepts)
-    return sum(w for options, w in concepts if tokens.any_of(set(options))) / total if total else 1.0
+    asks only about its model, which every candidate sentence is judged on separately. With the text's
+    `languages`, a concept with no word in any of them (an English word the dictionary cannot put
+    into Chinese, for Chinese passages) is not held against the text: it cannot be judged there."""
+    held = [(options, w) for options, w in concepts if tokens.any_of(set(options))]
+    judged = [(o, w) for o, w in concepts if not languages or any(has_form(o, lang) for lang in languages)]
+    total = sum(w for _, w in {*held, *judged})
+    return sum(w for _, w in held) / total if total else 1.0
+
+
+def has_form(options: frozenset[str], language: str) -> bool:
+    """Whether a concept has a word in the language (figures and names are in both)."""
+    return any(bool(CJK_RE.match(o)) == (language == "zh") or not o.isalpha() for o in options)
 
 
 def sentence_features(
@@ -372,7 +383,8 @@ def spoken_share(query: Query, about: Sequence[Scored]) -> float:
 
 def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) -> dict[str, float]:
     text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in evidence.passages))
-    coverage = concept_share(text, query.concepts) if query.concepts else float(bool(query.models))
+    languages = {p.language for p in evidence.passages}
+    coverage = concept_share(text, query.concepts, languages) if query.concepts else float(bool(query.models))
     about = [s for s in evidence.sentences if s.in_scope or not query.models]
     pairs = [h for h in evidence.facts if h.has_sheet]
     # A concept no passage holds, weighted by how rare it is: "weather", "lottery", "learning rate".
@@ -383,6 +395,7 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
     absent_chars = sum(w for options, w in unknown if is_lone_character(options))
     # The same, over the passages about the named model only: does the corpus say this about *it*?
     scoped = [p for p in evidence.passages if query.families & set(p.entities)] if query.models else evidence.passages
+    scoped_languages = {p.language for p in scoped}
     scoped_text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in scoped))
     ranked = sorted(query.concepts, key=lambda c: -c[1])
     top_two = ranked[:2]
@@ -392,8 +405,8 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
         "unknown_words": absent / total if total else 0.0,
         "unknown_characters": absent_chars / total if total else 0.0,
         "coverage": coverage,
-        "scoped_coverage": concept_share(scoped_text, query.concepts) if scoped else 0.0,
-        "scoped_top": concept_share(scoped_text, top_two) if scoped else 0.0,
+        "scoped_coverage": concept_share(scoped_text, query.concepts, scoped_languages) if scoped else 0.0,
+        "scoped_top": concept_share(scoped_text, top_two, scoped_languages) if scoped else 0.0,
         "best_sentence_coverage": max((s.coverage for s in about), default=0.0),
         "best_dense": retrieval.best_dense,
         "best_sentence": max((s.score for s in evidence.sentences), default=-10.0) / 10.0,
