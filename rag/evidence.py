@@ -417,4 +417,9 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
         # Asked attributes that some sentence about the model speaks of, found in it or not.
         "attribute_spoken": spoken_share(query, about),
         "missing_rarest": max(missing, default=0.0) / 10.0,
+        # A quantity asked for: some sentence about the model gives a figure beside most of the question's
+        # words ("What learning rate was Koala tuned with?" has none).
+        "numeric_supported": float(any(NUMBER_RE.search(s.sentence.text) and s.coverage >= 0.5 for s in about))
+        if query.numeric
+        else 1.0,
     }
