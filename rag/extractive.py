@@ -87,9 +87,11 @@ def shingles(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text)) | {cjk[i : i + 2] for i in range(len(cjk) - 1)}
 
 
-def similar(a: str, b: str) -> bool:
-    x, y = shingles(a), shingles(b)
-    return bool(x and y) and len(x & y) / min(len(x), len(y)) > 0.6
+def similar(new: str, chosen: str) -> bool:
+    """Whether a sentence mostly repeats one chosen already. One way only: a table row that holds all
+    of a chosen heading's words ("Cerebras-GPT-13B" and its row of figures) still adds the figures."""
+    x, y = shingles(new), shingles(chosen)
+    return bool(x and y) and len(x & y) / len(x) > 0.6
 
 
 class Quotes:

@@ -69,3 +69,15 @@ def test_pick_gives_each_asked_model_its_best_sentence() -> None:
     assert [s.entities for s in chosen] == [{"orca9"}, {"kelp7"}]
     # A model named by no sentence good enough gets none rather than noise.
     assert [s.entities for s in pick(items, 2, 1000, floor=2.5, subjects=["orca9", "kelp7"])] == [{"orca9"}, {"reef3"}]
+
+
+def test_a_row_that_holds_a_chosen_headings_words_still_adds_its_figures() -> None:
+    text = "Orca-9-13B\n\n| Orca-9-13B | 40 | 5120 |\n\nOrca-9-13B"
+    p = passage(text, ["orca9"])
+    heading, row = sentence_of(p, "Orca-9-13B"), sentence_of(p, "| Orca-9-13B | 40 | 5120 |")
+    repeat = Sentence(p, text.rindex("Orca-9-13B"), len(text))
+    chosen = pick([scored(heading, 3.0, {"orca9"}), scored(row, 2.0, {"orca9"})], 3, 1000, floor=0.0)
+    assert [s.sentence.text for s in chosen] == ["Orca-9-13B", "| Orca-9-13B | 40 | 5120 |"]
+    # The other way round the heading adds nothing, and a repeated sentence never comes twice.
+    items = [scored(row, 3.0, {"orca9"}), scored(heading, 2.0, {"orca9"}), scored(repeat, 1.0, {"orca9"})]
+    assert [s.sentence.text for s in pick(items, 3, 1000, floor=0.0)] == ["| Orca-9-13B | 40 | 5120 |"]
