@@ -238,6 +238,11 @@ def lookup_facts(query: Query, store: FactStore | None) -> list[FactHit]:
     return hits
 
 
+def value_span(fact: Fact) -> tuple[int, int]:
+    """Where in its document the fact's value stands (inside its quote)."""
+    return fact.value_start, fact.value_end
+
+
 def fact_passages(hits: Sequence[FactHit], index: Index) -> list[tuple[Fact, dict]]:
     """The chunk that holds each cited fact span (the best-fitting one): at most a few chunks per asked
     (model, attribute), so that every cell of a comparison can cite its source."""
@@ -245,7 +250,9 @@ def fact_passages(hits: Sequence[FactHit], index: Index) -> list[tuple[Fact, dic
     for hit in hits:
         rows_for_hit: set[int] = set()
         for fact in hit.facts:
+            # A quote the chunker cut ("Model Date" / "May 5, 2023" across two chunks) is cited by its value.
             rows = index.rows_covering(fact.doc_id, fact.start, fact.end)
+            rows = rows or index.rows_covering(fact.doc_id, *value_span(fact))
             if not rows or (rows[0] not in rows_for_hit and len(rows_for_hit) >= MAX_FACT_PASSAGES):
                 continue
             rows_for_hit.add(rows[0])

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ingest.chunk import LIST_RE as LIST_ITEM_RE
 from ingest.chunk import detect_language
 from ingest.entities import family_key
-from rag.evidence import Evidence, FactHit, Scored
+from rag.evidence import Evidence, FactHit, Scored, value_span
 from rag.query import named_attributes
 from rag.sentences import Sentence, readable, split_sentences
 
@@ -111,10 +111,11 @@ def fact_span(evidence: Evidence, fact) -> Sentence | None:
     if n is None:
         return None
     passage = evidence.passages[n - 1]
-    start, end = fact.start - passage.start, fact.end - passage.start
-    if start < 0 or end > len(passage.text) or passage.text[start:end] != fact.quote:
-        return None
-    return Sentence(passage, start, end)
+    for (span_start, span_end), text in (((fact.start, fact.end), fact.quote), (value_span(fact), fact.value)):
+        start, end = span_start - passage.start, span_end - passage.start
+        if start >= 0 and end <= len(passage.text) and passage.text[start:end] == text:
+            return Sentence(passage, start, end)
+    return None  # the passage holds neither the quote nor the value
 
 
 def cited_values(evidence: Evidence, hit: FactHit, quotes: Quotes) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from rag.evidence import Scored
-from rag.extractive import list_block, pick
+from ingest.facts import Fact
+from rag.evidence import Evidence, Scored
+from rag.extractive import fact_span, list_block, pick
+from rag.query import Query
 from rag.schema import Passage
 from rag.sentences import Sentence, split_sentences
 
@@ -81,3 +83,31 @@ def test_a_row_that_holds_a_chosen_headings_words_still_adds_its_figures() -> No
     # The other way round the heading adds nothing, and a repeated sentence never comes twice.
     items = [scored(row, 3.0, {"orca9"}), scored(heading, 2.0, {"orca9"}), scored(repeat, 1.0, {"orca9"})]
     assert [s.sentence.text for s in pick(items, 3, 1000, floor=0.0)] == ["| Orca-9-13B | 40 | 5120 |"]
+
+
+def test_a_fact_whose_quote_the_chunker_cut_is_cited_by_its_value() -> None:
+    document = "## Model Date\n\nMay 5, 2023\n\n## Licence\n\nApache-2.0"
+    quote_start, value_start = document.index("Model Date"), document.index("May 5, 2023")
+    fact = Fact(
+        model="Orca-9",
+        attribute="release_date",
+        value="May 5, 2023",
+        normalized="2023-05-05",
+        doc_id="d",
+        section="Model Date",
+        quote=document[quote_start : value_start + 11],
+        start=quote_start,
+        end=value_start + 11,
+        value_start=value_start,
+        value_end=value_start + 11,
+    )
+    # The chunk holding the value begins after the heading the quote starts with.
+    chunk_start = document.index("\n\nMay") + 2
+    p = passage(document[chunk_start:]).model_copy(update={"start": chunk_start})
+    evidence = Evidence(Query("q", "en", "en", "q"), [p], [], fact_passage={("d", fact.start, fact.end): 1})
+    span = fact_span(evidence, fact)
+    assert span is not None and span.text == "May 5, 2023"
+    assert document[span.doc_start : span.doc_end] == "May 5, 2023"
+    # A passage holding neither the quote nor the value gives no span.
+    other = p.model_copy(update={"text": "Licence: Apache-2.0", "end": chunk_start + 19})
+    assert fact_span(Evidence(evidence.query, [other], [], fact_passage=evidence.fact_passage), fact) is None
