@@ -3,7 +3,7 @@
 Nothing here is set by hand to make a question pass: retrieval's fusion constants are chosen by
 grid search and the sentence and answerability models are logistic regressions, all fitted on the
 training question sets (`../shared/eval/train.jsonl` and `tests/data/qa/train_*.jsonl`); dev and
-`tests/data/qa/unseen.jsonl` are only reported on.
+`tests/data/qa/unseen*.jsonl` are only reported on.
 """
 
 from __future__ import annotations
