@@ -123,7 +123,7 @@ def build_lexicon(
             glosses = parse_glosses(match.group(3))
             if not glosses:
                 continue
-            zh2en.setdefault(simplified, glosses[:2])
+            zh2en.setdefault(simplified, glosses[:3])
             for rank, key in enumerate(glosses[:3]):
                 en2zh[key].append((1.0 + rank + 0.1 * len(glosses), simplified))
     english_vocab = {t for t in vocabulary if not CJK_RE.match(t)}

@@ -35,7 +35,7 @@ Progress = Callable[[str, int, int], None]
 
 # Bump when cleaning, chunking, tokenizing or the gazetteer change: the next ingest then
 # rebuilds the lexical index and metadata (vectors of unchanged chunk texts are still reused).
-PIPELINE_VERSION = 15
+PIPELINE_VERSION = 16
 
 
 @dataclass
