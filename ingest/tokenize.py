@@ -188,6 +188,14 @@ def cut_chinese(text: str) -> list[str]:
     return [w for w in _jieba().lcut_for_search(text) if w.strip()]
 
 
+def tag_chinese(text: str) -> list[tuple[str, str]]:
+    """The Chinese words of a text with jieba's part-of-speech tags (n noun, v verb, q classifier, ...)."""
+    import jieba.posseg
+
+    _jieba()
+    return [(w.word, w.flag) for w in jieba.posseg.cut(text) if CJK_RE.match(w.word)]
+
+
 def in_dictionary(word: str) -> bool:
     """Whether the segmenter's dictionary has the word; jieba's HMM also makes up words from
     characters it cannot place (训练时用了 gives 时用)."""

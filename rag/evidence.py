@@ -84,14 +84,22 @@ class Evidence:
 
 
 def concept_share(
-    tokens: TermSet, concepts: Sequence[tuple[frozenset[str], float]], languages: Collection[str] = ()
+    tokens: TermSet,
+    concepts: Sequence[tuple[frozenset[str], float]],
+    languages: Collection[str] = (),
+    known: Collection[str] = (),
 ) -> float:
     """IDF-weighted share of the concepts the text holds; a question with none ("What is QLoRA?")
     asks only about its model, which every candidate sentence is judged on separately. With the text's
-    `languages`, a concept with no word in any of them (an English word the dictionary cannot put
-    into Chinese, for Chinese passages) is not held against the text: it cannot be judged there."""
+    `languages`, a concept the corpus uses (some word of it is `known`) but with no word in any of those
+    languages (an English word the dictionary cannot put into Chinese, for Chinese passages) is not held
+    against the text: it cannot be judged there. A word the corpus never uses always counts ("菜")."""
     held = [(options, w) for options, w in concepts if tokens.any_of(set(options))]
-    judged = [(o, w) for o, w in concepts if not languages or any(has_form(o, lang) for lang in languages)]
+    judged = [
+        (o, w)
+        for o, w in concepts
+        if not languages or any(has_form(o, lang) for lang in languages) or not any(x in known for x in o)
+    ]
     total = sum(w for _, w in {*held, *judged})
     return sum(w for _, w in held) / total if total else 1.0
 
@@ -391,7 +399,8 @@ def spoken_share(query: Query, about: Sequence[Scored]) -> float:
 def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) -> dict[str, float]:
     text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in evidence.passages))
     languages = {p.language for p in evidence.passages}
-    coverage = concept_share(text, query.concepts, languages) if query.concepts else float(bool(query.models))
+    known = query.known_terms
+    coverage = concept_share(text, query.concepts, languages, known) if query.concepts else float(bool(query.models))
     about = [s for s in evidence.sentences if s.in_scope or not query.models]
     pairs = [h for h in evidence.facts if h.has_sheet]
     # A concept no passage holds, weighted by how rare it is: "weather", "lottery", "learning rate".
@@ -412,8 +421,8 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
         "unknown_words": absent / total if total else 0.0,
         "unknown_characters": absent_chars / total if total else 0.0,
         "coverage": coverage,
-        "scoped_coverage": concept_share(scoped_text, query.concepts, scoped_languages) if scoped else 0.0,
-        "scoped_top": concept_share(scoped_text, top_two, scoped_languages) if scoped else 0.0,
+        "scoped_coverage": concept_share(scoped_text, query.concepts, scoped_languages, known) if scoped else 0.0,
+        "scoped_top": concept_share(scoped_text, top_two, scoped_languages, known) if scoped else 0.0,
         "best_sentence_coverage": max((s.coverage for s in about), default=0.0),
         "best_dense": retrieval.best_dense,
         "best_sentence": max((s.score for s in evidence.sentences), default=-10.0) / 10.0,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import candidate_names, entity_key, family_key, looks_like_name
-from ingest.tokenize import CJK_RE, in_dictionary, tokenize
+from ingest.tokenize import CJK_RE, in_dictionary, tag_chinese, tokenize
 from rag.schema import Turn
 
 if TYPE_CHECKING:
@@ -178,6 +178,19 @@ def asked_attributes(text: str) -> list[str]:
 def is_acronym(token: str) -> bool:
     """CEO, API, GPU: upper-case letters only, which name a thing, not a model the corpus lacks."""
     return token.isalpha() and token.isupper()
+
+
+def lone_character_roles(text: str) -> tuple[set[str], dict[str, str]]:
+    """Of the lone Chinese characters in a question: the classifiers, and the nouns that end a compound
+    with the noun before them (头 -> 注意力 in "注意力头")."""
+    tagged = tag_chinese(text)
+    classifiers = {w for w, flag in tagged if len(w) == 1 and flag == "q"}
+    suffixes = {
+        w: before
+        for (before, before_flag), (w, flag) in zip(tagged, tagged[1:])
+        if len(w) == 1 and flag == "n" and len(before) > 1 and before_flag.startswith("n") and before + w in text
+    }
+    return classifiers, suffixes
 
 
 class QueryAnalyzer:
@@ -342,9 +355,15 @@ class QueryAnalyzer:
         tokens = [
             t for t in dict.fromkeys(tokenize(text)) if not t.startswith(("哪", "几")) and not self.is_artifact(t)
         ]
-        translated = self.translations(tokens)
         compounds = [t for t in tokens if CJK_RE.match(t)]
         owner = {t: max((u for u in compounds if t != u and t in u), key=len, default=t) for t in compounds}
+        if any(len(t) == 1 for t in compounds):
+            classifiers, suffixes = lone_character_roles(text)
+            # "多少台" asks how many of something: the classifier 台 is no concept. "模型卡", "注意力头":
+            # a noun character after a noun is the end of a compound the segmenter did not know.
+            tokens = [t for t in tokens if t not in classifiers]
+            owner.update({c: noun for c, noun in suffixes.items() if noun in owner})
+        translated = self.translations(tokens)
         # Likewise the pieces of a hyphenated word ("CS-2" gives cs2, cs and 2).
         for word in HYPHENATED_RE.findall(text):
             joined, *pieces = tokenize(word) or [""]

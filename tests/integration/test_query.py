@@ -116,3 +116,13 @@ def test_a_word_finds_the_translations_of_its_other_forms(analyzer: QueryAnalyze
     concepts = analyzer.analyse("Which modifications did the team apply to Orca-9?").concepts
     assert any("modif" in options and "修改" in options for options, _ in concepts)
     assert analyzer.stem_variants("modif") == ["modifi"] and analyzer.stem_variants("make") == []
+
+
+def test_lone_characters_are_classifiers_or_the_end_of_a_compound(analyzer: QueryAnalyzer) -> None:
+    concepts = [set(options) for options, _ in analyzer.analyse("Orca-9 用了多少台服务器？它的模型卡在哪里？").concepts]
+    assert not any("台" in options for options in concepts)  # "how many (machines)": a classifier
+    assert any({"卡", "模型"} <= options for options in concepts)  # 模型卡 is one concept with 模型
+    # A verb's character after a verb stays its own concept: it may say the question is off the topic.
+    food = [set(options) for options, _ in analyzer.analyse("Orca-9 的作者喜欢吃什么菜？").concepts]
+    assert any(options == {"菜"} for options in food)
+    assert not any({"喜欢", "吃"} <= options for options in food)

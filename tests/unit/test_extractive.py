@@ -111,3 +111,18 @@ def test_a_fact_whose_quote_the_chunker_cut_is_cited_by_its_value() -> None:
     # A passage holding neither the quote nor the value gives no span.
     other = p.model_copy(update={"text": "Licence: Apache-2.0", "end": chunk_start + 19})
     assert fact_span(Evidence(evidence.query, [other], [], fact_passage=evidence.fact_passage), fact) is None
+
+
+def test_a_concept_with_no_word_in_the_texts_language_is_not_held_against_it() -> None:
+    from ingest.tokenize import TermSet
+    from rag.evidence import concept_share
+
+    # "agent" has no Chinese word in the dictionary; "train" does (训练).
+    concepts = [(frozenset({"agent"}), 4.0), (frozenset({"train", "训练"}), 1.0)]
+    chinese = TermSet("他们使用强化学习训练模型")
+    assert concept_share(chinese, concepts) == 0.2  # judged on every concept: "agent" counts as missing
+    assert concept_share(chinese, concepts, {"zh"}, known={"agent", "train"}) == 1.0  # not judged in Chinese
+    # A word the corpus never uses counts whatever the language: it says the question is off its topic.
+    assert concept_share(chinese, concepts, {"zh"}, known={"train"}) == 0.2
+    english = TermSet("the model was trained with reinforcement learning")
+    assert concept_share(english, concepts, {"en"}) == 0.2  # in English it can, and it is missing
