@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import candidate_names, entity_key, family_key, looks_like_name
-from ingest.tokenize import CJK_RE, in_dictionary, tag_chinese, tokenize
+from ingest.tokenize import CJK_RE, dictionary_tag, in_dictionary, tokenize
 from rag.schema import Turn
 
 if TYPE_CHECKING:
@@ -180,16 +180,19 @@ def is_acronym(token: str) -> bool:
     return token.isalpha() and token.isupper()
 
 
-def lone_character_roles(text: str) -> tuple[set[str], dict[str, str]]:
-    """Of the lone Chinese characters in a question: the classifiers, and the nouns that end a compound
-    with the noun before them (头 -> 注意力 in "注意力头")."""
-    tagged = tag_chinese(text)
-    classifiers = {w for w, flag in tagged if len(w) == 1 and flag == "q"}
-    suffixes = {
-        w: before
-        for (before, before_flag), (w, flag) in zip(tagged, tagged[1:])
-        if len(w) == 1 and flag == "n" and len(before) > 1 and before_flag.startswith("n") and before + w in text
-    }
+def lone_character_roles(text: str, words: Sequence[str]) -> tuple[set[str], dict[str, str]]:
+    """Of the question's lone Chinese characters: the classifiers, and the nouns that end a compound
+    with the noun written just before them (头 -> 注意力 in "注意力头")."""
+    classifiers, suffixes = set(), {}
+    longer = sorted((w for w in words if len(w) > 1 and CJK_RE.match(w)), key=len, reverse=True)
+    for character in (w for w in words if len(w) == 1 and CJK_RE.match(w)):
+        tag = dictionary_tag(character)
+        if tag == "q":
+            classifiers.add(character)
+        elif tag == "n":
+            before = next((w for w in longer if w + character in text), None)
+            if before is not None and dictionary_tag(before).startswith("n"):
+                suffixes[character] = before
     return classifiers, suffixes
 
 
@@ -358,7 +361,7 @@ class QueryAnalyzer:
         compounds = [t for t in tokens if CJK_RE.match(t)]
         owner = {t: max((u for u in compounds if t != u and t in u), key=len, default=t) for t in compounds}
         if any(len(t) == 1 for t in compounds):
-            classifiers, suffixes = lone_character_roles(text)
+            classifiers, suffixes = lone_character_roles(text, compounds)
             # "多少台" asks how many of something: the classifier 台 is no concept. "模型卡", "注意力头":
             # a noun character after a noun is the end of a compound the segmenter did not know.
             tokens = [t for t in tokens if t not in classifiers]
