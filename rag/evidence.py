@@ -94,14 +94,15 @@ def concept_share(
     `languages`, a concept the corpus uses (some word of it is `known`) but with no word in any of those
     languages (an English word the dictionary cannot put into Chinese, for Chinese passages) is not held
     against the text: it cannot be judged there. A word the corpus never uses always counts ("菜")."""
-    held = [(options, w) for options, w in concepts if tokens.any_of(set(options))]
-    judged = [
-        (o, w)
-        for o, w in concepts
-        if not languages or any(has_form(o, lang) for lang in languages) or not any(x in known for x in o)
-    ]
-    total = sum(w for _, w in {*held, *judged})
-    return sum(w for _, w in held) / total if total else 1.0
+    held_weight = total = 0.0
+    for options, weight in concepts:
+        held = tokens.any_of(set(options))
+        if held:
+            held_weight += weight
+        judged = not languages or any(has_form(options, lang) for lang in languages)
+        if held or judged or not any(word in known for word in options):
+            total += weight
+    return held_weight / total if total else 1.0
 
 
 def has_form(options: frozenset[str], language: str) -> bool:
@@ -210,7 +211,7 @@ def score_sentences(
     for sentence, text, sim, (named, subject) in zip(sentences, texts, dense, names):
         features, tokens = sentence_features(query, sentence, text, float(sim), named, fact_values)
         parts = [concept_share(tokens, groups) for groups in query.part_concepts]
-        features["all_parts"] = min(parts, default=0.0)  # speaks to every sub-question
+        features["all_parts"] = min(parts, default=features["lexical"])  # speaks to every sub-question
         item = Scored(
             sentence,
             weights.sentence.logit(features),

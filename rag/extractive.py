@@ -378,7 +378,7 @@ def best_sentences(evidence: Evidence, floor_share: float, limit: int, max_chars
 
 def about_subject(scored: Sequence[Scored], key: str, size: str) -> list[list[Scored]]:
     """The sentences about one compared model, most specific first: with the size the question gives it
-    ("Llama 2 70B": the 70B row, not the 65B one), then all of them."""
+    ("Llama 2 70B": the 70B row, not the 65B one), then those naming the model, then all about it."""
     family = {key, family_key(key)}
     # Sentences that name the model before those that are only in a passage about it: a results table
     # in one model's card has a row for each compared model.

@@ -3,7 +3,9 @@
     python -m rag.fit [QA.jsonl ...]        # default: ../shared/eval/train.jsonl + tests/data/qa/train_*.jsonl
 
 1. Retrieval: the fusion constants (RRF k, model bonus, other-language admission share) by grid
-   search for the best evidence recall@5.
+   search for the best evidence recall@5 (each setting with its grid neighbours); settings within one
+   question of the best are told apart by the fact coverage of the answers, written with the sentence
+   model of the weights file in place (so a refit can differ slightly from a fit from scratch).
 2. Sentences: a logistic regression telling sentences that hold an expected fact or evidence string
    from the rest, over the features of rag/weights.py.
 3. Answerability: a logistic regression telling answerable from unanswerable questions, over the

@@ -365,7 +365,7 @@ class QueryAnalyzer:
             # "多少台" asks how many of something: the classifier 台 is no concept. "模型卡", "注意力头":
             # a noun character after a noun is the end of a compound the segmenter did not know.
             tokens = [t for t in tokens if t not in classifiers]
-            owner.update({c: noun for c, noun in suffixes.items() if noun in owner})
+            owner.update({c: owner.get(noun, noun) for c, noun in suffixes.items()})
         translated = self.translations(tokens)
         # Likewise the pieces of a hyphenated word ("CS-2" gives cs2, cs and 2).
         for word in HYPHENATED_RE.findall(text):
@@ -376,7 +376,9 @@ class QueryAnalyzer:
             if t in skip or t in COMPARE_STEMS:
                 continue
             grouped.setdefault(owner.get(t, t), set()).update({t, *alts})
-        return [(frozenset(options), self.idf(frozenset(options))) for options in grouped.values()]
+        # Two words with the same alternatives ("model 模型") are one concept, weighed once.
+        unique = dict.fromkeys(frozenset(options) for options in grouped.values())
+        return [(options, self.idf(options)) for options in unique]
 
     def weighted_terms(self, tokens: Sequence[str], translated: dict[str, list[str]]) -> dict[str, float]:
         """Question tokens (weight 1) plus their translations into the other language (weight < 1)."""

@@ -115,7 +115,12 @@ def test_a_word_finds_the_translations_of_its_other_forms(analyzer: QueryAnalyze
     assert "modif" not in analyzer.lexicon["en2zh"] and "修改" in analyzer.lexicon["en2zh"]["modifi"]
     concepts = analyzer.analyse("Which modifications did the team apply to Orca-9?").concepts
     assert any("modif" in options and "修改" in options for options, _ in concepts)
-    assert analyzer.stem_variants("modif") == ["modifi"] and analyzer.stem_variants("make") == []
+    assert analyzer.stem_variants("modif") == ["modifi"]
+    # Only forms of one word: neither a short stem nor a longer word sharing five letters ("modifier").
+    assert analyzer.stem_variants("train") == [] and "modifiable" not in analyzer.stem_variants("modifi")
+    # A word and its own translation are one concept, not two.
+    concepts = [options for options, _ in analyzer.analyse("Which model 模型 does Orca-9 use?").concepts]
+    assert len(concepts) == len(set(concepts))
 
 
 def test_lone_characters_are_classifiers_or_the_end_of_a_compound(analyzer: QueryAnalyzer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest.facts import Fact
 from rag.evidence import Evidence, Scored
-from rag.extractive import fact_span, list_block, pick
+from rag.extractive import Quotes, fact_span, list_block, pick, render
 from rag.query import Query
 from rag.schema import Passage
 from rag.sentences import Sentence, split_sentences
@@ -50,6 +50,16 @@ def test_a_sentence_followed_by_an_introducing_line_brings_the_list() -> None:
     ]
 
 
+def test_a_list_answer_bullets_the_items_not_the_line_introducing_them() -> None:
+    text = "Orca-9 has known weaknesses. Among them:\n\n- Arithmetic: it adds badly.\n- Recall: it forgets names."
+    p = passage(text)
+    chosen = scored(sentence_of(p, "Orca-9 has known weaknesses."), 1.0, {"orca9"})
+    assert render([chosen], "en", Quotes(), as_list=True) == (
+        "Orca-9 has known weaknesses. [1] Among them: [1]\n"
+        "- Arithmetic: it adds badly. [1]\n- Recall: it forgets names. [1]"
+    )
+
+
 def test_a_sentence_not_followed_by_a_list_comes_alone() -> None:
     p = passage("Orca-9 is fast. It was trained in two days. Among its users are banks.")
     assert [s.text for s in list_block(sentence_of(p, "Orca-9 is fast."))] == ["Orca-9 is fast."]
@@ -78,9 +88,10 @@ def test_a_row_that_holds_a_chosen_headings_words_still_adds_its_figures() -> No
     p = passage(text, ["orca9"])
     heading, row = sentence_of(p, "Orca-9-13B"), sentence_of(p, "| Orca-9-13B | 40 | 5120 |")
     repeat = Sentence(p, text.rindex("Orca-9-13B"), len(text))
-    chosen = pick([scored(heading, 3.0, {"orca9"}), scored(row, 2.0, {"orca9"})], 3, 1000, floor=0.0)
-    assert [s.sentence.text for s in chosen] == ["Orca-9-13B", "| Orca-9-13B | 40 | 5120 |"]
-    # The other way round the heading adds nothing, and a repeated sentence never comes twice.
+    items = [scored(heading, 3.0, {"orca9"}), scored(row, 2.0, {"orca9"}), scored(repeat, 1.0, {"orca9"})]
+    chosen = pick(items, 3, 1000, floor=0.0)
+    assert [s.sentence.text for s in chosen] == ["Orca-9-13B", "| Orca-9-13B | 40 | 5120 |"]  # no repeat
+    # The other way round the heading adds nothing.
     items = [scored(row, 3.0, {"orca9"}), scored(heading, 2.0, {"orca9"}), scored(repeat, 1.0, {"orca9"})]
     assert [s.sentence.text for s in pick(items, 3, 1000, floor=0.0)] == ["| Orca-9-13B | 40 | 5120 |"]
 
@@ -125,4 +136,6 @@ def test_a_concept_with_no_word_in_the_texts_language_is_not_held_against_it() -
     # A word the corpus never uses counts whatever the language: it says the question is off its topic.
     assert concept_share(chinese, concepts, {"zh"}, known={"train"}) == 0.2
     english = TermSet("the model was trained with reinforcement learning")
-    assert concept_share(english, concepts, {"en"}) == 0.2  # in English it can, and it is missing
+    assert concept_share(english, concepts, {"en"}, known={"agent", "train"}) == 0.2  # judged in English
+    # The same concept twice (a question repeating a word) still gives a share of at most 1.
+    assert concept_share(english, [concepts[1], concepts[1], concepts[0]]) == 2 / 6
