@@ -404,8 +404,6 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
     coverage = concept_share(text, query.concepts, languages, known) if query.concepts else float(bool(query.models))
     about = [s for s in evidence.sentences if s.in_scope or not query.models]
     pairs = [h for h in evidence.facts if h.has_sheet]
-    # A concept no passage holds, weighted by how rare it is: "weather", "lottery", "learning rate".
-    missing = [w for options, w in query.concepts if not text.any_of(set(options))]
     unknown = [(options, w) for options, w in query.concepts if not any(evidence_df(query, o) for o in options)]
     # A lone Chinese character the corpus lacks says less (花了 "spent") than a word it lacks ("天气").
     absent = sum(w for options, w in unknown if not is_lone_character(options))
@@ -433,7 +431,6 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
         "attribute_missing": (sum(1 for h in pairs if not h.facts) / len(pairs)) if pairs else 0.0,
         # Asked attributes that some sentence about the model speaks of, found in it or not.
         "attribute_spoken": spoken_share(query, about),
-        "missing_rarest": max(missing, default=0.0) / 10.0,
         # A quantity asked for: some sentence about the model gives a figure beside most of the question's
         # words ("What learning rate was Koala tuned with?" has none).
         "numeric_supported": float(any(NUMBER_RE.search(s.sentence.text) and s.coverage >= 0.5 for s in about))

@@ -51,7 +51,6 @@ ANSWERABLE_FEATURES = (
     "attribute_found",  # share of (model, attribute) pairs the fact store answers
     "attribute_missing",  # share of (model, attribute) pairs the fact store has nothing for
     "attribute_spoken",  # share of asked attributes some sentence about the model names
-    "missing_rarest",  # IDF of the rarest concept no passage holds (/10)
     "numeric_supported",  # a quantity asked: a sentence about the model has a figure and most concepts
 )
 
