@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     # the fact coverage of the answers (written with the sentence model fitted last time).
     top = max(smoothed.values())
     close = [at for at in recall_at if smoothed[at] >= top - 1 / len(answerable)]
-    previous = load_weights()
+    previous = load_weights() if WEIGHTS_FILE.exists() else weights  # a first fit starts from the defaults
     coverage_at = {}
     for at in close:
         searcher.weights = retrieval_weights(at)

@@ -105,8 +105,17 @@ class Weights(BaseModel):
     fitted_on: list[str] = Field(default_factory=list, description="The question sets the weights were fitted on.")
 
 
+class WeightsMissing(RuntimeError):
+    """The fitted weights file is not where the package expects it (a broken install)."""
+
+
 @lru_cache(maxsize=1)
 def load_weights(path: Path = WEIGHTS_FILE) -> Weights:
-    if path.exists():
-        return Weights.model_validate_json(path.read_text(encoding="utf-8"))
-    return Weights()
+    """The fitted weights. A missing file is an error, not a silent fall back to the untrained
+    defaults, which answer far worse (and refuse far less)."""
+    if not path.exists():
+        raise WeightsMissing(
+            f"The answerer's fitted weights are missing ({path}): reinstall llm-atlas, "
+            "or fit them with `python -m rag.fit` from a source checkout."
+        )
+    return Weights.model_validate_json(path.read_text(encoding="utf-8"))

@@ -282,6 +282,7 @@ def ask(
     from ingest.index import IndexProblem
     from rag.service import Atlas, QuestionError, check_text
     from rag.settings import RagSettings
+    from rag.weights import WeightsMissing
 
     settings = RagSettings()
     # Only the LLM writes over time; otherwise the whole answer is there at once and is laid out as Markdown.
@@ -299,7 +300,7 @@ def ask(
             print_stream(atlas.ask_stream(question, k=k, use_llm=llm, language=language))
             return
         answer = atlas.ask(question, k=k, use_llm=llm, language=language)
-    except (QuestionError, IndexProblem, MissingDependency) as exc:
+    except (QuestionError, IndexProblem, MissingDependency, WeightsMissing) as exc:
         fail(str(exc))
     print_answer(answer, as_json)
 
