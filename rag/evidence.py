@@ -115,7 +115,7 @@ def sentence_features(
 ) -> tuple[dict[str, float], TermSet]:
     tokens = TermSet(text)
     wanted = query.families
-    rarest = sorted(query.concepts, key=lambda c: -c[1])[:3]
+    rarest = query.by_rarity[:3]
     in_scope = bool(wanted & set(sentence.passage.entities))
     entity = len(wanted & named) / len(wanted) if wanted else 0.0
     return {
@@ -247,11 +247,6 @@ def lookup_facts(query: Query, store: FactStore | None) -> list[FactHit]:
     return hits
 
 
-def value_span(fact: Fact) -> tuple[int, int]:
-    """Where in its document the fact's value stands (inside its quote)."""
-    return fact.value_start, fact.value_end
-
-
 def fact_passages(hits: Sequence[FactHit], index: Index) -> list[tuple[Fact, dict]]:
     """The chunk that holds each cited fact span (the best-fitting one): at most a few chunks per asked
     (model, attribute), so that every cell of a comparison can cite its source."""
@@ -261,7 +256,7 @@ def fact_passages(hits: Sequence[FactHit], index: Index) -> list[tuple[Fact, dic
         for fact in hit.facts:
             # A quote the chunker cut ("Model Date" / "May 5, 2023" across two chunks) is cited by its value.
             rows = index.rows_covering(fact.doc_id, fact.start, fact.end)
-            rows = rows or index.rows_covering(fact.doc_id, *value_span(fact))
+            rows = rows or index.rows_covering(fact.doc_id, fact.value_start, fact.value_end)
             if not rows or (rows[0] not in rows_for_hit and len(rows_for_hit) >= MAX_FACT_PASSAGES):
                 continue
             rows_for_hit.add(rows[0])
@@ -412,8 +407,7 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
     scoped = [p for p in evidence.passages if query.families & set(p.entities)] if query.models else evidence.passages
     scoped_languages = {p.language for p in scoped}
     scoped_text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in scoped))
-    ranked = sorted(query.concepts, key=lambda c: -c[1])
-    top_two = ranked[:2]
+    top_two = query.by_rarity[:2]
     total = sum(w for _, w in query.concepts)
     return {
         "best_sentence_dense": max((s.dense for s in about), default=0.0),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ingest.chunk import LIST_RE as LIST_ITEM_RE
 from ingest.chunk import detect_language
 from ingest.entities import family_key
-from rag.evidence import Evidence, FactHit, Scored, value_span
+from rag.evidence import Evidence, FactHit, Scored
 from rag.query import named_attributes
 from rag.sentences import Sentence, readable, split_sentences
 
@@ -111,7 +111,10 @@ def fact_span(evidence: Evidence, fact) -> Sentence | None:
     if n is None:
         return None
     passage = evidence.passages[n - 1]
-    for (span_start, span_end), text in (((fact.start, fact.end), fact.quote), (value_span(fact), fact.value)):
+    for span_start, span_end, text in (
+        (fact.start, fact.end, fact.quote),
+        (fact.value_start, fact.value_end, fact.value),
+    ):
         start, end = span_start - passage.start, span_end - passage.start
         if start >= 0 and end <= len(passage.text) and passage.text[start:end] == text:
             return Sentence(passage, start, end)

@@ -68,6 +68,13 @@ def hit(strings: list[list[str]], text: str) -> float:
     return sum(any(norm(a) in found for a in group) for group in strings) / len(strings) if strings else 1.0
 
 
+def mean_coverage(pairs: list[tuple[dict[str, Any], Any]], floor: float) -> float:
+    """The mean fact coverage of the extractive answers written from each (question, evidence)."""
+    from rag.extractive import extractive_answer
+
+    return sum(hit(row["facts"], extractive_answer(evidence, floor)[0]) for row, evidence in pairs) / len(pairs)
+
+
 def fit_logistic(rows: list[dict[str, float]], labels: list[int], names: tuple[str, ...], c: float) -> Logistic:
     from sklearn.linear_model import LogisticRegression
 
@@ -81,7 +88,6 @@ def fit_logistic(rows: list[dict[str, float]], labels: list[int], names: tuple[s
 
 def main(argv: list[str] | None = None) -> int:
     from rag.evidence import gather
-    from rag.extractive import extractive_answer
     from rag.service import Atlas
     from rag.settings import RagSettings
 
@@ -100,9 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. retrieval constants. A difference of one question's evidence is noise at this size, so each
     # setting is judged by its mean recall with its grid neighbours: a broad optimum, not a lucky point.
-    grid = RETRIEVAL_GRID
-    recall_at: dict[tuple[int, int, int], float] = {}
-    for at in itertools.product(*(range(len(axis)) for axis in grid)):
+    recall_at: dict[tuple[int, ...], float] = {}
+    for at in itertools.product(*(range(len(axis)) for axis in RETRIEVAL_GRID)):
         searcher.weights = retrieval_weights(at)
         recall = 0.0
         for row, q in answerable:
@@ -120,11 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     coverage_at = {}
     for at in close:
         searcher.weights = retrieval_weights(at)
-        answers = [
-            extractive_answer(gather(q, searcher.search(q, k), searcher, store, previous), previous.sentence_floor)[0]
-            for _, q in answerable
-        ]
-        coverage_at[at] = sum(hit(row["facts"], a) for (row, _), a in zip(answerable, answers)) / len(answerable)
+        evidence = [(row, gather(q, searcher.search(q, k), searcher, store, previous)) for row, q in answerable]
+        coverage_at[at] = mean_coverage(evidence, previous.sentence_floor)
     chosen = max(close, key=lambda at: (round(coverage_at[at], 9), smoothed[at]))
     weights.retrieval = searcher.weights = retrieval_weights(chosen)
     print(
@@ -165,13 +167,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # 4. the sentence floor
     best_floor = (-1.0, weights.sentence_floor)
+    answerable_evidence = [(row, evidence) for row, _, _, evidence in gathered if row["type"] != "unanswerable"]
     for floor in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-        coverage = [
-            hit(row["facts"], extractive_answer(evidence, floor)[0])
-            for row, _, _, evidence in gathered
-            if row["type"] != "unanswerable"
-        ]
-        mean = sum(coverage) / len(coverage)
+        mean = mean_coverage(answerable_evidence, floor)
         if mean > best_floor[0] + 1e-9:
             best_floor = (mean, floor)
     weights.sentence_floor = best_floor[1]

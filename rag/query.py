@@ -123,6 +123,11 @@ class Query:
         ]
         return [*entities, *extra] if extra else list(entities)
 
+    @cached_property
+    def by_rarity(self) -> list[tuple[frozenset[str], float]]:
+        """The concepts, rarest (heaviest) first; computed once, read for every candidate sentence."""
+        return sorted(self.concepts, key=lambda c: -c[1])
+
     @property
     def families(self) -> set[str]:
         return set(self.models) | {family_key(k) for k in self.models}
