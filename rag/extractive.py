@@ -379,9 +379,22 @@ def best_sentences(evidence: Evidence, floor_share: float, limit: int, max_chars
     return pick(scored, limit, max_chars, floor, subjects=evidence.query.models[:4])
 
 
+def qualifier_pattern(size: str) -> re.Pattern[str]:
+    """A compared model's size ("70B": "70B", "70 b") or version ("v1.5": "v1.5", "-v1.5")."""
+    if size[:1] == "v":
+        return re.compile(rf"(?<![\w.]){re.escape(size)}(?![\d])|(?<=[-_ ]){re.escape(size)}(?![\d])", re.I)
+    return re.compile(rf"(?<![\d.]){re.escape(size[:-1])}\s?{size[-1]}\b", re.IGNORECASE)
+
+
+def qualified(item: Scored, pattern: re.Pattern[str]) -> bool:
+    """Whether the sentence, or the title of its passage, gives the size or version."""
+    return bool(pattern.search(item.sentence.text) or pattern.search(item.sentence.passage.title))
+
+
 def about_subject(scored: Sequence[Scored], key: str, size: str) -> list[list[Scored]]:
-    """The sentences about one compared model, most specific first: with the size the question gives it
-    ("Llama 2 70B": the 70B row, not the 65B one), then those naming the model, then all about it."""
+    """The sentences about one compared model, most specific first: with the size or version the
+    question gives it ("Llama 2 70B": the 70B row, not the 65B one), then those naming the model, then
+    all about it."""
     family = {key, family_key(key)}
     # Sentences that name the model before those that are only in a passage about it: a results table
     # in one model's card has a row for each compared model.
@@ -389,8 +402,16 @@ def about_subject(scored: Sequence[Scored], key: str, size: str) -> list[list[Sc
     own = named + [s for s in scored if not family & s.entities and family & set(s.sentence.passage.entities)]
     if not size:
         return [named, own]
-    sized = re.compile(rf"(?<![\d.]){re.escape(size[:-1])}\s?{size[-1]}\b", re.IGNORECASE)
-    return [[s for s in own if sized.search(s.sentence.text)], named, own]
+    pattern = qualifier_pattern(size)
+    return [[s for s in own if qualified(s, pattern)], named, own]
+
+
+def belongs(item: Scored, narrower: set[str], others: Sequence[re.Pattern[str]], mine: re.Pattern[str] | None) -> bool:
+    """Whether a sentence can speak for a compared subject: it names no narrower compared model and
+    gives no other subject's size or version (unless it gives the subject's own too)."""
+    if narrower & item.entities:
+        return False
+    return not any(qualified(item, p) for p in others) or (mine is not None and qualified(item, mine))
 
 
 def comparison_blocks(evidence: Evidence, quotes: Quotes, floor_share: float) -> list[str]:
@@ -399,9 +420,23 @@ def comparison_blocks(evidence: Evidence, quotes: Quotes, floor_share: float) ->
     scored = evidence.sentences
     best = scored[0].score if scored else 0.0
     floor = best - abs(best) * (1 - floor_share) - 1.0
-    subjects = evidence.query.subjects or [(k, "") for k in evidence.query.models]
-    for key, size in subjects[:4]:
-        chosen = next((c for tier in about_subject(scored, key, size) if (c := pick(tier, 3, 500, floor))), [])
+    subjects = (evidence.query.subjects or [(k, "") for k in evidence.query.models])[:4]
+    keys = {k for k, _ in subjects}
+    patterns = {(k, size): qualifier_pattern(size) for k, size in subjects if size}
+    shown: list[Scored] = []
+    for key, size in subjects:
+        # "Vicuna-13B compared with Vicuna v1.5": a sentence naming the more specific model, or giving
+        # another subject's size or version, belongs to that subject's block; no block repeats another's.
+        narrower = {o for o in keys if o != key and family_key(o) == key}
+        others = [p for subject, p in patterns.items() if subject != (key, size)]
+        mine = patterns.get((key, size))
+
+        tiers = [
+            [s for s in tier if s not in shown and belongs(s, narrower, others, mine)]
+            for tier in about_subject(scored, key, size)
+        ]
+        chosen = next((c for tier in tiers if (c := pick(tier, 3, 500, floor))), [])
+        shown += chosen
         if chosen:
             name = evidence.query.model_names.get(key, key) + (f" {size}" if size else "")
             blocks.append(f"**{name}**: {render(chosen, lang, quotes)}")

@@ -54,7 +54,7 @@ ATTRIBUTE_CUES: dict[str, re.Pattern[str]] = {
     }.items()
 }
 COMPARE_RE = re.compile(
-    r"\b(compare|comparison|versus|vs\.?|differ|difference|better|more permissive|which of)\b"
+    r"\b(compar(e[ds]?|ing|ison)|versus|vs\.?|differ|difference|better|more permissive|which of)\b"
     r"|对比|比较|区别|相比|哪个|不同|差异",
     re.IGNORECASE,
 )
@@ -138,15 +138,19 @@ class Query:
 
 
 # Tried at every word start (a lookahead, so matches overlap): "How do Llama 1 65B" holds "Llama 1 65B".
-SIZED_NAME_RE = re.compile(r"(?=(?<![\w.-])([A-Za-z][\w.-]*(?: [A-Z0-9][\w.]*)*?)[ -](\d+(?:\.\d+)?[BMKbmk])\b)")
+SIZED_NAME_RE = re.compile(
+    r"(?=(?<![\w.-])([A-Za-z][\w.-]*(?: [A-Z0-9][\w.]*)*?)[ -](\d+(?:\.\d+)?[BMKbmk]|[vV]\d+(?:\.\d+)*)\b)"
+)
 
 
 def sized_subjects(question: str, models: Sequence[str]) -> list[tuple[str, str]]:
-    """Each model once, with the sizes the question gives it: "Cerebras-GPT 111M and Cerebras-GPT 13B"
-    are two subjects of one model. A model whose name holds the size ("Vicuna-13B") needs none."""
+    """Each model once, with the sizes or versions the question gives it: "Cerebras-GPT 111M and
+    Cerebras-GPT 13B" are two subjects of one model, so are "Vicuna v1.3" and "Vicuna v1.5". A model
+    whose name holds the size ("Vicuna-13B") needs none."""
     sized: dict[str, list[str]] = {}
     for match in SIZED_NAME_RE.finditer(question):
-        name, size = match.group(1), match.group(2).upper()
+        name, size = match.group(1), match.group(2)
+        size = size.lower() if size[0] in "vV" else size.upper()  # a version ("v1.5") or a size ("13B")
         key = entity_key(name)
         if key in models and entity_key(f"{name}{size}") not in models and size not in sized.get(key, []):
             sized.setdefault(key, []).append(size)

@@ -235,3 +235,13 @@ def test_a_compared_model_without_a_fact_sheet_keeps_its_row(atlas: Atlas) -> No
     rows = [line for line in answer.answer.splitlines() if line.startswith("| ")]
     assert any(row.startswith("| BLOOM |") and "A100" in row for row in rows)
     assert any(row.startswith("| OPT-175B |") for row in rows)  # "not stated" or a cited value, never dropped
+
+
+def test_compared_models_of_one_family_get_their_own_sentences(atlas: Atlas) -> None:
+    answer = atlas.ask("How much training data did Vicuna-13B use, compared with Vicuna v1.5?")
+    blocks = [b for b in answer.answer.split("\n\n") if b.startswith("**")]
+    assert [b.split("**")[1] for b in blocks] == ["Vicuna-13B", "Vicuna v1.5"]
+    general, versioned = (re.sub(r"\s*\[\d+\]", "", b.split("**: ", 1)[1]) for b in blocks)
+    assert "v1.5" in versioned and "125K" in versioned
+    # A sentence naming Vicuna-13B belongs to its block, not to the family's, and no block repeats another's.
+    assert "Vicuna-13B" not in versioned and "v1.5" not in general

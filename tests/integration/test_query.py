@@ -98,6 +98,12 @@ def test_sizes_of_one_model_are_two_subjects_of_a_comparison(analyzer: QueryAnal
     assert analyzer.analyse("Compare Vicuna-13B and Alpaca 7B.").subjects == [("vicuna13b", ""), ("alpaca", "7B")]
 
 
+def test_versions_of_one_model_are_two_subjects_and_compared_with_is_a_comparison(analyzer: QueryAnalyzer) -> None:
+    query = analyzer.analyse("What licence did Vicuna v1.3 have, compared with Vicuna v1.5?")
+    assert query.kind == "compare" and query.subjects == [("vicuna", "v1.3"), ("vicuna", "v1.5")]
+    assert analyzer.analyse("How was Koala trained, comparing it to Alpaca?").kind == "compare"
+
+
 def test_segmentation_pieces_and_question_words_are_no_concepts(analyzer: QueryAnalyzer) -> None:
     for question in ("Vicuna 训练时用了几张显卡？", "ChatGLM-6B 的上下文有多长？"):
         words = {w for options, _ in analyzer.analyse(question).concepts for w in options}
