@@ -15,7 +15,7 @@ from ingest.entities import family_key
 from ingest.tokenize import CJK_RE, TermSet
 from rag.query import Query, named_attributes
 from rag.schema import Passage
-from rag.sentences import Sentence, readable, split_sentences
+from rag.sentences import LABEL_MAX_CHARS, Sentence, readable, split_sentences
 from rag.weights import Weights
 
 if TYPE_CHECKING:
@@ -151,6 +151,8 @@ def subject_of(sentence: Sentence, text: str, gazetteer: Gazetteer) -> tuple[set
     and that label, when it names a model the sentence does not."""
     named = {k for key in gazetteer.find(text) for k in (key, family_key(key))}
     label = sentence.label
+    if not label and (parent := sentence.parent_item):
+        label = parent.split(":", 1)[0] if ":" in parent[:LABEL_MAX_CHARS] else ""
     subjects = {k for key in gazetteer.find(label) for k in (key, family_key(key))} if label else set()
     if not subjects or subjects <= named:
         return named, ""

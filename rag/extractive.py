@@ -398,12 +398,11 @@ def about_subject(scored: Sequence[Scored], key: str, size: str) -> list[list[Sc
     family = {key, family_key(key)}
     # Sentences that name the model before those that are only in a passage about it: a results table
     # in one model's card has a row for each compared model.
-    named = [s for s in scored if family & s.entities]
-    own = named + [s for s in scored if not family & s.entities and family & set(s.sentence.passage.entities)]
+    own = [s for s in scored if family & s.entities or family & set(s.sentence.passage.entities)]
     if not size:
-        return [named, own]
+        return [own]
     pattern = qualifier_pattern(size)
-    return [[s for s in own if qualified(s, pattern)], named, own]
+    return [[s for s in own if qualified(s, pattern)], own]
 
 
 def belongs(item: Scored, narrower: set[str], others: Sequence[re.Pattern[str]], mine: re.Pattern[str] | None) -> bool:
@@ -428,11 +427,20 @@ def comparison_blocks(evidence: Evidence, quotes: Quotes, floor_share: float) ->
         # "Vicuna-13B compared with Vicuna v1.5": a sentence naming the more specific model, or giving
         # another subject's size or version, belongs to that subject's block; no block repeats another's.
         narrower = {o for o in keys if o != key and family_key(o) == key}
+        rivals = {o for o in keys if o != key and o not in narrower and family_key(o) != family_key(key)}
         others = [p for subject, p in patterns.items() if subject != (key, size)]
         mine = patterns.get((key, size))
 
         tiers = [
-            [s for s in tier if s not in shown and belongs(s, narrower, others, mine)]
+            [
+                s
+                for s in tier
+                if s not in shown
+                and belongs(s, narrower, others, mine)
+                and not (rivals & s.entities and not {key, family_key(key)} & s.entities)
+                # a results-table row about another model, in this model's card
+                and not (s.sentence.is_table_row and s.entities and not {key, family_key(key)} & s.entities)
+            ]
             for tier in about_subject(scored, key, size)
         ]
         chosen = next((c for tier in tiers if (c := pick(tier, 3, 500, floor))), [])

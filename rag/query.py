@@ -160,6 +160,18 @@ def sized_subjects(question: str, models: Sequence[str]) -> list[tuple[str, str]
     return [(k, size) for k, size in subjects if size or not any(o != k and o.startswith(k) for o in specific)]
 
 
+COORDINATION_RE = re.compile(r"\s*(?:,|，|、|and|or|和|与|及|以及|跟)\s*(?:the\s+)?$", re.IGNORECASE)
+
+
+def coordinated(question: str, names: Collection[str]) -> bool:
+    """Whether two of the named models stand side by side ("Falcon-7B and MPT-7B", "A、B 和 C"): the
+    question asks the same thing of each."""
+    spans = sorted(
+        (m.start(), m.end()) for name in names for m in re.finditer(re.escape(name), question, re.IGNORECASE)
+    )
+    return any(COORDINATION_RE.fullmatch(question[a_end:b_start]) for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+
+
 def sub_questions(question: str) -> list[str]:
     """'How many tokens ..., and on how many chips?' -> two parts, each to be answered."""
     parts = [p.strip() for p in SUBQUESTION_RE.split(question) if p and len(p.strip()) > 3]
@@ -420,7 +432,10 @@ class QueryAnalyzer:
         subjects = sized_subjects(question, models)
         numeric = bool(NUMERIC_RE.search(question))
         # Two or more models, or two sizes of one.
-        if len(subjects) >= 2 and (COMPARE_RE.search(question) or EACH_RE.search(question)):
+        names = self.display_names(question, models)
+        if len(subjects) >= 2 and (
+            COMPARE_RE.search(question) or EACH_RE.search(question) or coordinated(question, names.values())
+        ):
             kind = "compare"
         elif from_history:
             kind = "followup"
@@ -436,7 +451,7 @@ class QueryAnalyzer:
             question_lang=question_lang,
             search_text=search_text,
             models=models,
-            model_names=self.display_names(question, models),
+            model_names=names,
             unknown=self.unknown_in(question),
             attributes=attributes,
             parts=parts,

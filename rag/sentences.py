@@ -14,6 +14,7 @@ ABBREVIATION_RE = re.compile(r"\b(?:et al|e\.g|i\.e|etc|vs|cf|Fig|Eq|No)\.(?=\s)
 LABEL_MAX_CHARS = 40
 LABEL_START_RE = re.compile(r"[A-Za-z0-9\u4e00-\u9fff]")
 LABEL_END_RE = re.compile(r"[。！？!?；;，,.]$|^\s*([-*+•]|\d{1,3}[.)、])\s")
+ITEM_RE = re.compile(r"([ \t]*)(?:[-*+•]|\d{1,3}[.)])[ \t]+")
 TABLE_RULE_RE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
 MARKDOWN_RE = re.compile(r"\*\*|__|`|^#+\s*|^\s*[-*+•]\s+|^\s*>+\s*", re.MULTILINE)
 # A line break inside a sentence: hard-wrapped English (model cards wrap at ~100 columns), the line
@@ -88,6 +89,28 @@ class Sentence:
         ):
             return None
         return start, end
+
+    @property
+    def parent_item(self) -> str:
+        """The list item a nested item hangs under ("- OpenChat-8192: based on ..." above
+        "   - 79.5% Win-rate on AlpacaEval"): it says what the nested item is about. Empty for other lines."""
+        text = self.passage.text
+        line_start = text.rfind("\n", 0, self.start) + 1
+        match = ITEM_RE.match(text, line_start)
+        if not match or not match.group(1):
+            return ""
+        indent = len(match.group(1).expandtabs(4))
+        end = line_start - 1
+        while end > 0:
+            start = text.rfind("\n", 0, end) + 1
+            line = text[start:end]
+            above = ITEM_RE.match(line)
+            if not line.strip() or not above:
+                return ""  # the list ended: no parent inside the passage
+            if len(above.group(1).expandtabs(4)) < indent:
+                return line[above.end() :].strip()
+            end = start - 1
+        return ""
 
     @property
     def is_table_header(self) -> bool:

@@ -102,6 +102,10 @@ def test_versions_of_one_model_are_two_subjects_and_compared_with_is_a_compariso
     query = analyzer.analyse("What licence did Vicuna v1.3 have, compared with Vicuna v1.5?")
     assert query.kind == "compare" and query.subjects == [("vicuna", "v1.3"), ("vicuna", "v1.5")]
     assert analyzer.analyse("How was Koala trained, comparing it to Alpaca?").kind == "compare"
+    # Models side by side are asked the same thing; a model only mentioned is not compared.
+    assert analyzer.analyse("Which optimizers were used to train MPT-7B and Cerebras-GPT?").kind == "compare"
+    assert analyzer.analyse("Falcon-7B、MPT-7B 的许可证是什么？").kind == "compare"
+    assert analyzer.analyse("How was Vicuna fine-tuned from LLaMA?").kind != "compare"
 
 
 def test_segmentation_pieces_and_question_words_are_no_concepts(analyzer: QueryAnalyzer) -> None:

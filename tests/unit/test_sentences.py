@@ -44,3 +44,22 @@ def test_abbreviations_and_words_no_sentence_ends_in_do_not_cut() -> None:
     text = "It was processed in\nSmith et al. (2021) and later e.g. cleaned.\nThe next sentence."
     sentences = [s.text for s in split_sentences(passage(text))]
     assert sentences == ["It was processed in\nSmith et al. (2021) and later e.g. cleaned.", "The next sentence."]
+
+
+def test_a_nested_list_item_hangs_under_its_parent_item() -> None:
+    text = (
+        "**Generic models:**\n\n"
+        " - Zeta-8K: based on Omega-13B (8192 context)\n"
+        "   - **61.2%** win rate\n"
+        "   - trained on 6K conversations\n"
+        " - Zeta-Code: based on Sigma\n"
+        "   - **58.0%** win rate\n\n"
+        "Plain text after the list.\n"
+    )
+    by_text = {s.text.strip(): s for s in split_sentences(passage(text))}
+    assert by_text["- **61.2%** win rate"].parent_item.startswith("Zeta-8K: based on")
+    assert by_text["- trained on 6K conversations"].parent_item.startswith("Zeta-8K:")
+    assert by_text["- **58.0%** win rate"].parent_item == "Zeta-Code: based on Sigma"
+    # Top-level items and prose hang under nothing.
+    assert by_text["- Zeta-Code: based on Sigma"].parent_item == ""
+    assert by_text["Plain text after the list."].parent_item == ""
