@@ -6,16 +6,16 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rag.citations import MARKER_RE, MarkerStream, build_citations, claims, fix_markers
+from rag.citations import MARKER_RE, MarkerStream, build_citations, claims, fix_markers, in_citation_order
 from rag.evidence import Evidence, gather
 from rag.extractive import extractive_answer
 from rag.query import Query
 from rag.retrieve import Retrieval
-from rag.schema import Answer, Context, Turn
+from rag.schema import Answer, Context, Passage, Turn
 from rag.weights import load_weights
 
 if TYPE_CHECKING:
@@ -136,8 +136,8 @@ class Plan:
     def passages(self) -> list[Passage]:
         return self.evidence.passages
 
-    def contexts(self) -> list[Context]:
-        return [Context(text=p.text, title=p.title, url=p.url) for p in self.passages]
+    def contexts(self, passages: Sequence[Passage] | None = None) -> list[Context]:
+        return [Context(text=p.text, title=p.title, url=p.url) for p in (passages or self.passages)]
 
     def refusal(self, notice: str | None) -> Answer:
         return refusal("weak", self.lang, self.retrieval, self.timings, notice)
@@ -173,11 +173,12 @@ class Plan:
             return self.refusal(notice)
         if self.max_tokens:
             text = truncate_to_tokens(text, self.max_tokens)
+        text, passages, quotes = in_citation_order(text, self.passages, quotes)
         return Answer(
             answer=text,
             answered=True,
-            citations=build_citations(text, self.passages, quotes),
-            contexts=self.contexts(),
+            citations=build_citations(text, passages, quotes),
+            contexts=self.contexts(passages),
             mode="extractive",
             notice=notice,
             query=self.retrieval.query,

@@ -5,7 +5,7 @@ passage that supports it (or is reported as unsupported). Each citation quotes a
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from ingest.tokenize import tokenize
 from rag.schema import Citation, Passage
@@ -242,6 +242,20 @@ class MarkerStream:
         self.space = "" if final else text[len(body) :]
         self.text += body
         return body
+
+
+def in_citation_order(
+    answer: str, passages: Sequence[Passage], quotes: dict[int, list[Sentence]] | None = None
+) -> tuple[str, list[Passage], dict[int, list[Sentence]]]:
+    """The passages renumbered in the order the answer first cites them, the uncited ones after in
+    their own order, with the answer's markers and the quotes renumbered to match: [1] is the first
+    source the reader meets, and the contexts list what the answer stands on first."""
+    cited = [n for n in dict.fromkeys(int(m) for m in MARKER_RE.findall(answer)) if any(p.n == n for p in passages)]
+    order = cited + [p.n for p in passages if p.n not in cited]
+    new_n = {old: i for i, old in enumerate(order, 1)}
+    text = MARKER_RE.sub(lambda m: f"[{new_n.get(int(m.group(1)), m.group(1))}]", answer)
+    renumbered = sorted((p.model_copy(update={"n": new_n[p.n]}) for p in passages), key=lambda p: p.n)
+    return text, renumbered, {new_n[n]: spans for n, spans in (quotes or {}).items() if n in new_n}
 
 
 def build_citations(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.citations import build_citations, claims, fix_markers
+from rag.citations import build_citations, claims, fix_markers, in_citation_order
 from rag.schema import Passage
 
 DOC = (
@@ -97,3 +97,14 @@ def test_an_ungrounded_llm_sentence_is_dropped_and_counted() -> None:
     )
     assert removed == 0 and unsupported == 1
     assert "70K ShareGPT" in text and "$900" not in text
+
+
+def test_passages_are_renumbered_in_the_order_the_answer_cites_them() -> None:
+    third = passage(3, 0, 7)
+    text, passages, quotes = in_citation_order("Alpaca used 52K [2]. Vicuna used 70K [2][1]. [9]", [*PASSAGES, third])
+    assert (
+        text == "Alpaca used 52K [1]. Vicuna used 70K [1][2]. [9]"
+    )  # a marker naming no passage is left to fix_markers
+    assert [(p.n, p.chunk_id) for p in passages] == [(1, "c2"), (2, "c1"), (3, "c3")]
+    cited = build_citations(text, passages)
+    assert [(c.n, c.quote) for c in cited][0] == (1, "Alpaca used 52K instruction-following demonstrations.")
