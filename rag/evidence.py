@@ -6,14 +6,14 @@ some passage or fact answers what was asked about the model named."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import family_key
 from ingest.tokenize import CJK_RE, TermSet
-from rag.query import Query, named_attributes
+from rag.query import Query, concept_share, named_attributes
 from rag.schema import Passage
 from rag.sentences import LABEL_MAX_CHARS, Sentence, readable, split_sentences
 from rag.weights import Weights
@@ -81,33 +81,6 @@ class Evidence:
 
     def passage_of(self, fact: Fact) -> int | None:
         return self.fact_passage.get((fact.doc_id, fact.start, fact.end))
-
-
-def concept_share(
-    tokens: TermSet,
-    concepts: Sequence[tuple[frozenset[str], float]],
-    languages: Collection[str] = (),
-    known: Collection[str] = (),
-) -> float:
-    """IDF-weighted share of the concepts the text holds; a question with none ("What is QLoRA?")
-    asks only about its model, which every candidate sentence is judged on separately. With the text's
-    `languages`, a concept the corpus uses (some word of it is `known`) but with no word in any of those
-    languages (an English word the dictionary cannot put into Chinese, for Chinese passages) is not held
-    against the text: it cannot be judged there. A word the corpus never uses always counts ("菜")."""
-    held_weight = total = 0.0
-    for options, weight in concepts:
-        held = tokens.any_of(set(options))
-        if held:
-            held_weight += weight
-        judged = not languages or any(has_form(options, lang) for lang in languages)
-        if held or judged or not any(word in known for word in options):
-            total += weight
-    return held_weight / total if total else 1.0
-
-
-def has_form(options: frozenset[str], language: str) -> bool:
-    """Whether a concept has a word in the language (figures and names are in both)."""
-    return any(bool(CJK_RE.match(o)) == (language == "zh") or not o.isalpha() for o in options)
 
 
 def sentence_features(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import candidate_names, entity_key, family_key, looks_like_name
-from ingest.tokenize import CJK_RE, dictionary_tag, in_dictionary, tokenize
+from ingest.tokenize import CJK_RE, TermSet, dictionary_tag, in_dictionary, tokenize
 from rag.schema import Turn
 
 if TYPE_CHECKING:
@@ -137,6 +137,33 @@ class Query:
         return self.kind == "compare"
 
 
+def concept_share(
+    tokens: TermSet,
+    concepts: Sequence[tuple[frozenset[str], float]],
+    languages: Collection[str] = (),
+    known: Collection[str] = (),
+) -> float:
+    """IDF-weighted share of the concepts the text holds; a question with none ("What is QLoRA?")
+    asks only about its model, which every candidate sentence is judged on separately. With the text's
+    `languages`, a concept the corpus uses (some word of it is `known`) but with no word in any of those
+    languages (an English word the dictionary cannot put into Chinese, for Chinese passages) is not held
+    against the text: it cannot be judged there. A word the corpus never uses always counts ("菜")."""
+    held_weight = total = 0.0
+    for options, weight in concepts:
+        held = tokens.any_of(set(options))
+        if held:
+            held_weight += weight
+        judged = not languages or any(has_form(options, lang) for lang in languages)
+        if held or judged or not any(word in known for word in options):
+            total += weight
+    return held_weight / total if total else 1.0
+
+
+def has_form(options: frozenset[str], language: str) -> bool:
+    """Whether a concept has a word in the language (figures and names are in both)."""
+    return any(bool(CJK_RE.match(o)) == (language == "zh") or not o.isalpha() for o in options)
+
+
 # Tried at every word start (a lookahead, so matches overlap): "How do Llama 1 65B" holds "Llama 1 65B".
 SIZED_NAME_RE = re.compile(
     r"(?=(?<![\w.-])([A-Za-z][\w.-]*(?: [A-Z0-9][\w.]*)*?)[ -](\d+(?:\.\d+)?[BMKbmk]|[vV]\d+(?:\.\d+)*)\b)"
@@ -163,13 +190,31 @@ def sized_subjects(question: str, models: Sequence[str]) -> list[tuple[str, str]
 COORDINATION_RE = re.compile(r"\s*(?:,|，|、|and|or|和|与|及|以及|跟)\s*(?:the\s+)?$", re.IGNORECASE)
 
 
-def coordinated(question: str, names: Collection[str]) -> bool:
+def mentions(question: str, names: dict[str, str]) -> list[tuple[int, int, str]]:
+    """Where the question writes each named model: (start, end, key), in reading order."""
+    return sorted(
+        (m.start(), m.end(), key)
+        for key, name in names.items()
+        for m in re.finditer(re.escape(name), question, re.IGNORECASE)
+    )
+
+
+def coordinated(question: str, names: dict[str, str]) -> bool:
     """Whether two of the named models stand side by side ("Falcon-7B and MPT-7B", "A、B 和 C"): the
     question asks the same thing of each."""
-    spans = sorted(
-        (m.start(), m.end()) for name in names for m in re.finditer(re.escape(name), question, re.IGNORECASE)
-    )
-    return any(COORDINATION_RE.fullmatch(question[a_end:b_start]) for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    spans = mentions(question, names)
+    return any(COORDINATION_RE.fullmatch(question[a[1] : b[0]]) for a, b in zip(spans, spans[1:]))
+
+
+def qualifiers(question: str, names: dict[str, str]) -> set[str]:
+    """Names written only right before another one ("Stanford Alpaca", "Meta LLaMA"): they say whose
+    model it is, and are no subject of their own."""
+    spans = mentions(question, names)
+    before: dict[str, bool] = {}
+    for i, (_, end, key) in enumerate(spans):
+        follows = i + 1 < len(spans) and spans[i + 1][2] != key and question[end : spans[i + 1][0]] == " "
+        before[key] = before.get(key, True) and follows
+    return {key for key, only_before in before.items() if only_before}
 
 
 def sub_questions(question: str) -> list[str]:
@@ -429,12 +474,12 @@ class QueryAnalyzer:
         translated = self.translations(tokens)
         parts = sub_questions(question)
         attributes = asked_attributes(question)
-        subjects = sized_subjects(question, models)
+        names = self.display_names(question, models)
+        subjects = [s for s in sized_subjects(question, models) if s[0] not in qualifiers(question, names)]
         numeric = bool(NUMERIC_RE.search(question))
         # Two or more models, or two sizes of one.
-        names = self.display_names(question, models)
         if len(subjects) >= 2 and (
-            COMPARE_RE.search(question) or EACH_RE.search(question) or coordinated(question, names.values())
+            COMPARE_RE.search(question) or EACH_RE.search(question) or coordinated(question, names)
         ):
             kind = "compare"
         elif from_history:

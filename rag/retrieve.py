@@ -10,6 +10,8 @@ comparison gets evidence for each side.
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -21,7 +23,8 @@ import numpy as np
 from ingest.entities import family_key
 from ingest.index import Index
 from ingest.store import ChunkStore, Hits
-from rag.query import Query, QueryAnalyzer
+from ingest.tokenize import TermSet
+from rag.query import Query, QueryAnalyzer, concept_share
 from rag.schema import Passage
 from rag.weights import RetrievalWeights, load_weights
 
@@ -36,6 +39,7 @@ class Retrieval:
     per_entity: dict[str, list[int]] = field(default_factory=dict)  # entity -> passage numbers
 
 
+DIGIT_RE = re.compile(r"\d+(?:\.\d+)?")
 # How deep each list from the store goes. Ranks below are not seen by the fusion: RRF gives rank
 # 1000 a weight of 1/1005 against 1/5 for the first, and the candidates come from the top 100.
 DENSE_DEPTH = 1000
@@ -114,6 +118,7 @@ class HybridSearcher:
         self.gazetteer = index.gazetteer
         self.weights = weights or load_weights().retrieval
         self._subjects: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
+        self._terms: dict[int, TermSet] = {}
 
     @cached_property
     def analyzer(self) -> QueryAnalyzer:
@@ -135,11 +140,13 @@ class HybridSearcher:
 
     # --- ranking --------------------------------------------------------------------------------
     def fused_ranking(
-        self, lists: tuple[RankedList, RankedList], entity_keys: Sequence[str], limit: int
+        self, lists: tuple[RankedList, RankedList], entity_keys: Sequence[str], limit: int, depth: int | None = None
     ) -> list[tuple[int, float]]:
-        """Rows ranked by RRF of dense and lexical ranks, with a bonus for naming the entities."""
+        """The first `limit` rows by RRF of dense and lexical ranks, with a bonus for naming the
+        entities; candidates come from the first 20 x `depth` (default `limit`) rows of each list."""
         dense, lexical = lists
-        candidates = set(dense.rows[: limit * 20].tolist()) | set(lexical.rows[: limit * 20].tolist())
+        depth = (depth or limit) * 20
+        candidates = set(dense.rows[:depth].tolist()) | set(lexical.rows[:depth].tolist())
         bonus_rows: dict[int, int] = {}
         if entity_keys:
             wanted = set(entity_keys) | {family_key(k) for k in entity_keys}
@@ -163,13 +170,85 @@ class HybridSearcher:
         fused.sort(key=lambda x: -x[1])
         return fused[:limit]
 
-    def ranked(
-        self, candidates: Candidates, models: Sequence[str] | None, entity_keys: Sequence[str], k: int
+    def terms_of(self, row: int, text: str) -> TermSet:
+        """A chunk's terms for the reranker; kept, since the same chunks come up question after question."""
+        found = self._terms.get(row)
+        if found is None:
+            if len(self._terms) > 20_000:
+                self._terms.clear()
+            found = self._terms[row] = TermSet(text)
+        return found
+
+    def passage_features(
+        self, query: Query, rec: dict, position: int, score: float, top: float, lists: tuple[RankedList, RankedList]
+    ) -> dict[str, float]:
+        """What the reranker knows of one fused candidate (the names are rag.weights.PASSAGE_FEATURES)."""
+        terms = self.terms_of(rec["row"], rec["text"])
+        heading = TermSet(f"{rec['title']} {' '.join(rec['section'])}")
+        wanted = query.families
+        named = set(rec["entities"]) | {family_key(e) for e in rec["entities"]}
+        subjects = self.subject_entities(rec["title"], tuple(rec["section"]))
+        rarest = query.by_rarity[:3]
+        dense_rank, lexical_rank = (ranked.rank.get(rec["row"]) for ranked in lists)
+        lines = rec["text"].splitlines() or [rec["text"]]
+        return {
+            "fused": score / top if top else 0.0,
+            "position": 1 / math.log2(position + 2),
+            "dense": 1 / math.log2(dense_rank + 2) if dense_rank is not None else 0.0,
+            "lexical": 1 / math.log2(lexical_rank + 2) if lexical_rank is not None else 0.0,
+            "coverage": concept_share(terms, query.concepts),
+            "heading_coverage": concept_share(heading, query.concepts) if query.concepts else 0.0,
+            "rarest": float(bool(rarest) and terms.any_of(set(rarest[0][0]))),
+            "rare_three": sum(terms.any_of(set(o)) for o, _ in rarest) / len(rarest) if rarest else 0.0,
+            "entity": len(wanted & named) / len(wanted) if wanted else 0.0,
+            "subject": float(bool(wanted & subjects)),
+            "other_subject": float(bool(wanted) and bool(subjects) and not wanted & subjects),
+            "same_language": float(rec["language"] == query.question_lang),
+            "numbers": float(query.numeric) * min(1.0, len(DIGIT_RE.findall(rec["text"])) / 20),
+            "table": sum(line.count("|") >= 2 for line in lines) / len(lines),
+        }
+
+    def reranked(
+        self,
+        query: Query,
+        pool: list[tuple[int, float]],
+        lists: tuple[RankedList, RankedList],
+        record: list[list[tuple[dict[str, float], str]]] | None = None,
     ) -> list[tuple[int, float]]:
-        """One fused ranking (of the chunks naming `models` when given); a language the top k lacks
-        gets its best passage in (in place of the k-th) when that passage scores at least
-        `admit_ratio` of the k-th."""
-        ranking = self.fused_ranking(candidates.get(None, models), entity_keys, k)
+        """The fused pool ordered by the fitted reranker (fused order without one); `record` gets each
+        candidate's features and text, for fitting."""
+        model = self.weights.rerank
+        if not pool or (model is None and record is None):
+            return pool
+        records = self.index.chunks([row for row, _ in pool])
+        top = pool[0][1]
+        features = [
+            self.passage_features(query, rec, i, score, top, lists)
+            for i, (rec, (_, score)) in enumerate(zip(records, pool))
+        ]
+        if record is not None:
+            record.append([(f, rec["text"]) for f, rec in zip(features, records)])
+        if model is None:
+            return pool
+        logits = [model.logit(f) for f in features]
+        order = sorted(range(len(pool)), key=lambda i: -logits[i])
+        return [pool[i] for i in order]
+
+    def ranked(
+        self,
+        query: Query,
+        candidates: Candidates,
+        models: Sequence[str] | None,
+        k: int,
+        record: list | None = None,
+    ) -> list[tuple[int, float]]:
+        """One ranking (of the chunks naming `models` when given): fused, its first passages reranked;
+        a language the top k lacks gets its best passage in (in place of the k-th) when that passage's
+        fused score is at least `admit_ratio` of the k-th's."""
+        entity_keys = models[:1] if models else query.models
+        lists = candidates.get(None, models)
+        pool = self.fused_ranking(lists, entity_keys, max(k, self.weights.rerank_pool), depth=k)
+        ranking = self.reranked(query, pool, lists, record)[:k]
         if len(ranking) < k:
             return ranking
         present = set(self.index.language_of([row for row, _ in ranking]))
@@ -182,7 +261,9 @@ class HybridSearcher:
                 present.add(lang)
         return ranking
 
-    def search(self, query: Query | str, k: int = 5) -> Retrieval:
+    def search(self, query: Query | str, k: int = 5, record: list | None = None) -> Retrieval:
+        """The k passages for the question; `record` (for fitting the reranker) gets each ranking's
+        candidates, their features and texts."""
         if isinstance(query, str):
             query = self.analyzer.analyse(query)
         entities = query.models
@@ -194,7 +275,7 @@ class HybridSearcher:
             # Each side of a comparison gets its own evidence, then the sides alternate.
             lists = []
             for key in entities[:4]:
-                lists.append((key, self.ranked(candidates, [key, family_key(key)], [key], k)))
+                lists.append((key, self.ranked(query, candidates, [key, family_key(key)], k, record)))
             ranked: list[tuple[int, float]] = []
             seen: set[int] = set()
             for i in range(k):
@@ -204,13 +285,13 @@ class HybridSearcher:
                         ranked.append(ranking[i])
             ranked = ranked[:k]
             if len(ranked) < k:  # the compared models have few passages of their own: fill from all
-                ranked += [item for item in self.ranked(candidates, None, entities, k) if item[0] not in seen]
+                ranked += [item for item in self.ranked(query, candidates, None, k, record) if item[0] not in seen]
                 ranked = ranked[:k]
             for key, ranking in lists:
                 rows_for = {row for row, _ in ranking}
                 per_entity[key] = [n for n, (row, _) in enumerate(ranked, 1) if row in rows_for]
         else:
-            ranked = self.ranked(candidates, None, entities, k)
+            ranked = self.ranked(query, candidates, None, k, record)
         records = self.index.chunks([row for row, _ in ranked])
         passages = [
             Passage(

@@ -55,6 +55,24 @@ ANSWERABLE_FEATURES = (
 )
 
 
+PASSAGE_FEATURES = (
+    "fused",  # fused score as a share of the best one's
+    "position",  # 1 / log2(2 + rank) in the fused ranking
+    "dense",  # the same, in the dense list
+    "lexical",  # the same, in the lexical list
+    "coverage",  # IDF-weighted share of the question's concepts the passage holds
+    "heading_coverage",  # the same, in its title and section path
+    "rarest",  # holds the question's rarest concept
+    "rare_three",  # share of the question's three rarest concepts it holds
+    "entity",  # share of the named models (with families) it names
+    "subject",  # its title or section names a named model
+    "other_subject",  # its title or section names models, none of them asked
+    "same_language",  # written in the question's language
+    "numbers",  # figures in it (up to 20, scaled to 1), for a question asking a quantity
+    "table",  # share of its lines that are table rows
+)
+
+
 class Logistic(BaseModel):
     coefficients: dict[str, float]
     intercept: float = 0.0
@@ -74,6 +92,10 @@ class RetrievalWeights(BaseModel):
         default=0.6,
         description="A language missing from the top k enters when its best passage scores this share of the k-th.",
     )
+    rerank: Logistic | None = Field(
+        default=None, description="Orders the fused ranking's first `rerank_pool` passages; None keeps fused order."
+    )
+    rerank_pool: int = Field(default=20, description="How many fused passages the reranker orders.")
 
 
 class Weights(BaseModel):

@@ -112,6 +112,34 @@ def test_other_language_enters_only_when_competitive(atlas: Atlas) -> None:
     assert languages[10.0] <= languages[0.0] and len(languages[10.0]) >= 1
 
 
+@pytest.mark.parametrize(
+    ("question", "evidence"),
+    [
+        ("What share of Falcon-7B's pretraining data comes from each source?", "RefinedWeb-English"),
+        (
+            "In Vicuna's comparison table, how large were the training datasets of LLaMA, Alpaca and Vicuna?",
+            "52K samples",
+        ),
+    ],
+)
+def test_the_fitted_reranker_lifts_the_passage_that_answers(atlas: Atlas, question: str, evidence: str) -> None:
+    """The fused ranking has the answering passage below its top five; the reranker (fitted on the
+    training sets, questions other than these) brings it in."""
+    from rag.retrieve import HybridSearcher
+    from rag.weights import PASSAGE_FEATURES, load_weights
+
+    fitted = load_weights().retrieval
+    assert fitted.rerank is not None and set(fitted.rerank.coefficients) == set(PASSAGE_FEATURES)
+    top = {}
+    for name, weights in (("fused", fitted.model_copy(update={"rerank": None})), ("reranked", fitted)):
+        searcher = HybridSearcher(atlas.index, atlas.embedder, weights)
+        pools: list = []
+        top[name] = [p.text for p in searcher.search(question, 5, record=pools).passages]
+        assert pools and all(set(f) == set(PASSAGE_FEATURES) for pool in pools for f, _ in pool)
+    assert not any(evidence in text for text in top["fused"])
+    assert any(evidence in text for text in top["reranked"])
+
+
 def run_cli(*args: str, index: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "LLM_ATLAS_INDEX_DIR": str(index)}
     env.pop("LLM_ATLAS_LLM_BASE_URL", None)

@@ -126,7 +126,7 @@ def test_a_fact_whose_quote_the_chunker_cut_is_cited_by_its_value() -> None:
 
 def test_a_concept_with_no_word_in_the_texts_language_is_not_held_against_it() -> None:
     from ingest.tokenize import TermSet
-    from rag.evidence import concept_share
+    from rag.query import concept_share
 
     # "agent" has no Chinese word in the dictionary; "train" does (训练).
     concepts = [(frozenset({"agent"}), 4.0), (frozenset({"train", "训练"}), 1.0)]
