@@ -242,8 +242,10 @@ def asked_attributes(text: str) -> list[str]:
 
 
 def is_acronym(token: str) -> bool:
-    """CEO, API, GPU: upper-case letters only, which name a thing, not a model the corpus lacks."""
-    return token.isalpha() and token.isupper()
+    """CEO, API, GPU (and their plurals, CPUs): upper-case letters only, which name a thing, not a model
+    the corpus lacks."""
+    singular = token[:-1] if len(token) > 2 and token.endswith("s") else token
+    return singular.isalpha() and singular.isupper()
 
 
 def lone_character_roles(text: str, words: Sequence[str]) -> tuple[set[str], dict[str, str]]:

@@ -18,6 +18,7 @@ def analyzer(atlas: Atlas) -> QueryAnalyzer:
 def test_acronyms_are_not_unknown_models_but_new_names_are(analyzer: QueryAnalyzer) -> None:
     ceo = analyzer.analyse("Who is the CEO of the company that released Vicuna?")
     assert ceo.unknown == [] and ceo.models == ["vicuna"]
+    assert analyzer.analyse("Can MPT-7B run on CPUs or only on TPUs?").unknown == []  # plural acronyms
     assert analyzer.analyse("How many parameters does Zorblax-9 have?").unknown == ["Zorblax-9"]
     # Words the corpus has, written otherwise, and known names with an English word after them.
     assert analyzer.analyse("Is the BELLE code on GitHub, and is it LLaMA-based?").unknown == []
