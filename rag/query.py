@@ -80,6 +80,8 @@ SUBQUESTION_RE = re.compile(
 )
 PRONOUN_RE = re.compile(r"\b(it|its|they|them|their|this model|that model)\b|它|其|该模型|这个模型", re.IGNORECASE)
 QUESTION_WORDS = frozenset({"how", "what", "which", "when", "who", "where", "why", "on", "in", "with"})
+# Chinese locatives that follow a noun: 表里 "in the table", 文档中 "in the document".
+LOCATIVES = frozenset("里中内上")
 # Words that only say "compare" ask for nothing by themselves.
 COMPARE_STEMS = frozenset({"compar", "differ", "versus", "vs", "区别", "比较", "对比", "相比", "差异", "不同"})
 # Translation weight relative to the question's own words, in lexical search.
@@ -419,12 +421,22 @@ class QueryAnalyzer:
             return self.index.has_term(token)
         return not self.index.has_term(token) and not in_dictionary(token)
 
+    def without_locative(self, token: str) -> str:
+        """A locative the segmenter glued to a noun ("表里", in the table; "卡里", in the card): a word
+        the corpus never uses is the noun without it."""
+        if len(token) > 1 and token[-1] in LOCATIVES and CJK_RE.match(token) and not self.index.has_term(token):
+            return token[:-1]
+        return token
+
     def concepts(self, text: str, skip: set[str]) -> list[tuple[frozenset[str], float]]:
         """The question's content words, each with its translations, weighted by rarity. The Chinese
         segmenter also yields the pieces of a compound (超级计算机: 超级, 计算, 计算机); they are
-        alternatives of the compound, not concepts of their own. "哪台", "哪种" only ask which, "几张" how many."""
+        alternatives of the compound, not concepts of their own. "哪台", "哪种" only ask which, "几张" how many,
+        "谁" who."""
         tokens = [
-            t for t in dict.fromkeys(tokenize(text)) if not t.startswith(("哪", "几")) and not self.is_artifact(t)
+            self.without_locative(t)
+            for t in dict.fromkeys(tokenize(text))
+            if not t.startswith(("哪", "几", "谁")) and not self.is_artifact(t)
         ]
         compounds = [t for t in tokens if CJK_RE.match(t)]
         owner = {t: max((u for u in compounds if t != u and t in u), key=len, default=t) for t in compounds}
