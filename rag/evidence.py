@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ingest.chunk import detect_language
 from ingest.entities import family_key
 from ingest.tokenize import CJK_RE, TermSet
-from rag.query import Query, concept_share, named_attributes
+from rag.query import Counted, Query, concept_share, named_attributes
 from rag.schema import Passage
 from rag.sentences import LABEL_MAX_CHARS, Sentence, readable, split_sentences
 from rag.weights import Weights
@@ -367,6 +367,26 @@ def spoken_share(query: Query, about: Sequence[Scored]) -> float:
     return len(spoken & set(query.attributes)) / len(query.attributes)
 
 
+CLAUSE_RE = re.compile(r"[,，;；。、]\s*")
+
+
+def counts_stated(evidence: Evidence, about: Sequence[Scored]) -> float:
+    """Share of the counted concepts ("how many GPUs") that some sentence about the model gives a
+    figure for in the same clause ("on 256 A100 GPUs"; not "across multiple GPUs"), or that a found
+    fact counts ("how many parameters": the parameters fact)."""
+    counted = evidence.query.counted
+    if not counted:
+        return 1.0
+    found = {h.attribute for h in evidence.facts if h.facts}
+    clauses = [TermSet(c) for s in about for c in CLAUSE_RE.split(s.sentence.text) if NUMBER_RE.search(c)]
+
+    def stated(c: Counted) -> bool:
+        forms = c.options | {o[:-1] for o in c.options if o.endswith("s")} | {o + "s" for o in c.options}
+        return bool(found & set(c.attributes)) or any(clause.any_of(forms) for clause in clauses)
+
+    return sum(stated(c) for c in counted) / len(counted)
+
+
 def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) -> dict[str, float]:
     text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in evidence.passages))
     languages = {p.language for p in evidence.passages}
@@ -405,4 +425,5 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
         "numeric_supported": float(any(NUMBER_RE.search(s.sentence.text) and s.coverage >= 0.5 for s in about))
         if query.numeric
         else 1.0,
+        "count_stated": counts_stated(evidence, about),
     }

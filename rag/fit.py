@@ -89,6 +89,19 @@ def fit_logistic(rows: list[dict[str, float]], labels: list[int], names: tuple[s
     )
 
 
+def held_out_answerability(rows: list[dict[str, float]], labels: list[int], names: tuple[str, ...], c: float) -> str:
+    """Answered and refused shares of 5-fold cross-validated answerability (each question judged by a
+    model fitted without it): what a new question can expect, unlike the accuracy on training."""
+    from sklearn.model_selection import StratifiedKFold
+
+    right = {0: 0, 1: 0}
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(rows, labels):
+        model = fit_logistic([rows[i] for i in train], [labels[i] for i in train], names, c)
+        for i in test:
+            right[labels[i]] += (model.probability(rows[i]) >= 0.5) == bool(labels[i])
+    return f"held out: answered {right[1] / labels.count(1):.3f}, refused {right[0] / labels.count(0):.3f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from rag.evidence import gather
     from rag.service import Atlas
@@ -189,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     weights.answerable = fit_logistic(a_rows, a_labels, ANSWERABLE_FEATURES, c=10.0)
     correct = sum((weights.answerable.probability(f) >= 0.5) == bool(y) for f, y in zip(a_rows, a_labels))
     print(f"answerable: {correct}/{len(a_labels)} right on training; {weights.answerable.model_dump()}")
+    print(f"answerable {held_out_answerability(a_rows, a_labels, ANSWERABLE_FEATURES, c=10.0)}")
 
     # 4. the sentence floor
     best_floor = (-1.0, weights.sentence_floor)

@@ -75,6 +75,8 @@ NUMERIC_RE = re.compile(
     r"|多少|几|多长|多大|何时|什么时候|哪一年|成本|花费|得分|分数",
     re.IGNORECASE,
 )
+# What a quantity question counts follows its cue: "how many GPUs", "多少小时", "几层".
+COUNT_CUE_RE = re.compile(r"\bhow (?:many|much)\b|多少|(?<!哪)几(?!乎)", re.IGNORECASE)
 SUBQUESTION_RE = re.compile(
     r"[?？;；]|,?\s+and\s+(?=(how|what|which|when|who|where|why|on|in|with)\b)|，(?=.*[?？])", re.IGNORECASE
 )
@@ -86,6 +88,32 @@ LOCATIVES = frozenset("里中内上")
 COMPARE_STEMS = frozenset({"compar", "differ", "versus", "vs", "区别", "比较", "对比", "相比", "差异", "不同"})
 # Translation weight relative to the question's own words, in lexical search.
 EXPANSION_WEIGHT = 0.5
+
+
+def counted_concepts(question: str, concepts: Sequence[tuple[frozenset[str], float]]) -> list[Counted]:
+    """For each "how many X" / "多少X" in the question, the concept X: the first concept among the
+    words right after the cue (a classifier such as 块 or 个 is no concept and is passed over), with
+    the fact-store attributes that count it ("how many parameters" -> parameters)."""
+    counted: list[Counted] = []
+    for cue in COUNT_CUE_RE.finditer(question):
+        phrase = re.split(r"[、，,;；?？。]", question[cue.end() : cue.end() + 16])[0]
+        for token in tokenize(phrase):
+            options = next((o for o, _ in concepts if token in o), None)
+            if options is not None:
+                if all(c.options != options for c in counted):
+                    counted.append(Counted(options, tuple(named_attributes(cue.group() + phrase))))
+                break
+            if not (len(token) == 1 and CJK_RE.match(token)):
+                break
+    return counted
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What a "how many" question counts: the concept's words and the attributes whose value is that count."""
+
+    options: frozenset[str]
+    attributes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -104,6 +132,8 @@ class Query:
     parts: list[str] = field(default_factory=list)  # sub-questions, each to be answered
     kind: str = "fact"  # fact | compare | list | how | followup
     numeric: bool = False
+    # The concept a "how many X" question counts (GPUs, 小时): a figure should stand beside it.
+    counted: list[Counted] = field(default_factory=list)
     terms: dict[str, float] = field(default_factory=dict)  # lexical tokens -> weight
     concepts: list[tuple[frozenset[str], float]] = field(default_factory=list)  # content words, weighted
     part_concepts: list[list[tuple[frozenset[str], float]]] = field(default_factory=list)
@@ -491,6 +521,7 @@ class QueryAnalyzer:
         names = self.display_names(question, models)
         subjects = [s for s in sized_subjects(question, models) if s[0] not in qualifiers(question, names)]
         numeric = bool(NUMERIC_RE.search(question))
+        concepts = self.concepts(question, skip)
         # Two or more models, or two sizes of one.
         if len(subjects) >= 2 and (
             COMPARE_RE.search(question) or EACH_RE.search(question) or coordinated(question, names)
@@ -518,7 +549,8 @@ class QueryAnalyzer:
             numeric=numeric,
             subjects=subjects,
             terms=self.weighted_terms(tokens, translated),
-            concepts=self.concepts(question, skip),
+            concepts=concepts,
+            counted=counted_concepts(question, concepts),
             part_concepts=[self.concepts(p, skip) for p in parts] if len(parts) > 1 else [],
             subject_from_history=from_history,
             spelled=self.spellings([k for k in models if k not in self.gazetteer.names]),

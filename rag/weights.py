@@ -52,6 +52,7 @@ ANSWERABLE_FEATURES = (
     "attribute_missing",  # share of (model, attribute) pairs the fact store has nothing for
     "attribute_spoken",  # share of asked attributes some sentence about the model names
     "numeric_supported",  # a quantity asked: a sentence about the model has a figure and most concepts
+    "count_stated",  # "how many X": share of the counted concepts some sentence gives a figure beside
 )
 
 

@@ -140,6 +140,24 @@ def test_the_fitted_reranker_lifts_the_passage_that_answers(atlas: Atlas, questi
     assert any(evidence in text for text in top["reranked"])
 
 
+@pytest.mark.parametrize(
+    ("question", "stated"),
+    [
+        ("How many days did it take to train MPT-7B?", 1.0),  # "for about 9.5 days"
+        ("How many hours did it take to train MPT-7B?", 0.0),  # no figure in hours anywhere
+        ("How many parameters does Falcon-7B have?", 1.0),  # the parameters fact is the count
+    ],
+)
+def test_a_count_is_stated_only_by_a_figure_beside_what_is_counted(atlas: Atlas, question: str, stated: float) -> None:
+    from rag.evidence import gather
+    from rag.weights import load_weights
+
+    searcher = atlas.searcher
+    query = searcher.analyzer.analyse(question)
+    evidence = gather(query, searcher.search(query, 5), searcher, atlas.index.facts, load_weights())
+    assert evidence.features["count_stated"] == stated
+
+
 def run_cli(*args: str, index: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "LLM_ATLAS_INDEX_DIR": str(index)}
     env.pop("LLM_ATLAS_LLM_BASE_URL", None)

@@ -148,3 +148,15 @@ def test_who_and_glued_locatives_are_no_concepts(analyzer: QueryAnalyzer) -> Non
     words = {w for options, _ in analyzer.analyse("在 Falcon-7B 的评测表里，谁的得分最高？").concepts for w in options}
     assert not words & {"谁", "表里"}, words
     assert "表" in words or "评测表" in words  # the noun stays, without "in"
+
+
+def test_a_count_question_knows_what_it_counts(analyzer: QueryAnalyzer) -> None:
+    gpus = analyzer.analyse("How many GPUs did MPT-7B train on?").counted
+    assert len(gpus) == 1 and "gpus" in gpus[0].options and gpus[0].attributes == ("training_hardware",)
+    params = analyzer.analyse("Falcon-7B 有多少参数？").counted
+    assert len(params) == 1 and "参数" in params[0].options and params[0].attributes == ("parameters",)
+    hours = analyzer.analyse("How many hours did it take to train MPT-7B?").counted
+    assert len(hours) == 1 and "hour" in hours[0].options and hours[0].attributes == ()
+    # 哪几 asks which ones, not how many; a classifier (块) before a comma counts nothing.
+    assert analyzer.analyse("OpenChatKit 包含哪几个组成部分？").counted == []
+    assert analyzer.analyse("Falcon-7B 在多少块、什么型号的 GPU 上训练？").counted == []
