@@ -16,6 +16,7 @@ from ingest.tokenize import CJK_RE, TermSet
 from rag.query import Counted, Query, concept_share, named_attributes
 from rag.schema import Passage
 from rag.sentences import LABEL_MAX_CHARS, Sentence, readable, split_sentences
+from rag.tables import CellRow, table_lookup
 from rag.weights import Weights
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class Evidence:
     passages: list[Passage]  # numbered 1..n: fact-bearing chunks first, then the retrieved ones
     sentences: list[Scored]  # best first
     facts: list[FactHit] = field(default_factory=list)  # one per (model, attribute) asked, maybe empty
+    cells: list[CellRow] = field(default_factory=list)  # the table cells the question asks for
     fact_passage: dict[tuple[str, int, int], int] = field(default_factory=dict)  # fact span -> passage n
     features: dict[str, float] = field(default_factory=dict)
 
@@ -286,7 +288,8 @@ def gather(
         fact_passage[(fact.doc_id, fact.start, fact.end)] = by_chunk[records[spec["row"]]["chunk_id"]]
     values = [f.value for hit in hits for f in hit.facts]
     sentences = score_sentences(query, passages, searcher.encoder, searcher, weights, values, keep_features)
-    evidence = Evidence(query, passages, sentences, hits, fact_passage)
+    evidence = Evidence(query, passages, sentences, hits, fact_passage=fact_passage)
+    evidence.cells = table_lookup(query, sentences)
     evidence.features = answerable_features(query, evidence, retrieval)
     return evidence
 
@@ -426,4 +429,6 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
         if query.numeric
         else 1.0,
         "count_stated": counts_stated(evidence, about),
+        # Rows of a table asked by name, with an asked column: "the average scores of A and B in X's table".
+        "table_cells": min(len(evidence.cells), 2) / 2,
     }

@@ -9,6 +9,8 @@ language than the answer's is shown as a quote.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from collections.abc import Sequence
 
@@ -451,9 +453,46 @@ def comparison_blocks(evidence: Evidence, quotes: Quotes, floor_share: float) ->
     return blocks
 
 
+def cell_lines(evidence: Evidence, quotes: Quotes) -> list[str]:
+    """'Row: column value, column value [n].' for each table row the question asks about."""
+    lang = evidence.query.lang
+    colon, stop = ("：", "。") if lang == "zh" else (": ", ".")
+    return [
+        f"{row.label}{colon}{', '.join(f'{h} {v}' for h, v in row.cells)} [{quotes.add(row.sentence)}]{stop}"
+        for row in evidence.cells
+    ]
+
+
 def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str, dict[int, list[Sentence]]]:
-    """The answer text with [n] markers, and the spans quoted for each n."""
-    query, quotes = evidence.query, Quotes()
+    """The answer text with [n] markers, and the spans quoted for each n. Table cells the question
+    asks for come first."""
+    quotes = Quotes()
+    if not evidence.cells:
+        return composed(evidence, floor_share, quotes)
+    cells = "\n".join(cell_lines(evidence, quotes))
+    # The rest of the answer as without the cells, less the other rows of their tables, but for rows
+    # about an asked model no cell speaks of (a row the question names otherwise than its label).
+    tables = {(row.sentence.passage.doc_id, row.sentence.table_header) for row in evidence.cells}
+    covered = {e for row in evidence.cells for e in row.entities}
+    asked = evidence.query.families - covered
+    rest = copy.copy(evidence)
+    if rest.query.kind == "list":  # the cells are the items asked for; no list of the table's rows again
+        rest.query = dataclasses.replace(rest.query, kind="fact")
+    rest.sentences = [
+        s
+        for s in evidence.sentences
+        if not (
+            s.sentence.is_table_row
+            and (s.sentence.passage.doc_id, s.sentence.table_header) in tables
+            and not asked & s.entities
+        )
+    ]
+    text, spans = composed(rest, floor_share, quotes)
+    return f"{cells}\n\n{text}".strip(), spans
+
+
+def composed(evidence: Evidence, floor_share: float, quotes: Quotes) -> tuple[str, dict[int, list[Sentence]]]:
+    query = evidence.query
     found = [h for h in evidence.facts if h.facts]
     if query.compare and found:
         text = comparison_table(evidence, quotes)

@@ -53,6 +53,7 @@ ANSWERABLE_FEATURES = (
     "attribute_spoken",  # share of asked attributes some sentence about the model names
     "numeric_supported",  # a quantity asked: a sentence about the model has a figure and most concepts
     "count_stated",  # "how many X": share of the counted concepts some sentence gives a figure beside
+    "table_cells",  # table rows the question names, with a column it asks for (two or more: 1)
 )
 
 

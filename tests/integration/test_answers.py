@@ -158,6 +158,20 @@ def test_a_count_is_stated_only_by_a_figure_beside_what_is_counted(atlas: Atlas,
     assert evidence.features["count_stated"] == stated
 
 
+def test_a_table_question_is_answered_by_its_cells(atlas: Atlas) -> None:
+    answer = atlas.ask(
+        "What PubMedQA scores do InstructGPT 175B and Task-tuned LLaMA 7B (Full) reach in LMFlow's task tuning results?"
+    )
+    assert answer.answered
+    first, second = answer.answer.split("\n")[:2]
+    assert first.startswith("InstructGPT 175B: PubMedQA 73.2 [") and second.startswith(
+        "Task-tuned LLaMA 7B (Full): PubMedQA 75.1 ["
+    )
+    cited = {c.n: c.quote for c in answer.citations}
+    assert "| InstructGPT 175B | 73.2 |" in cited[int(first.split("[")[1].split("]")[0])]
+    assert "Human (expert)" not in answer.answer  # the other rows of the table do not follow
+
+
 def run_cli(*args: str, index: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "LLM_ATLAS_INDEX_DIR": str(index)}
     env.pop("LLM_ATLAS_LLM_BASE_URL", None)
