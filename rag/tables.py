@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 FOOTNOTE_RE = re.compile(r"[0-9*†‡]")
 MIN_LABEL_CHARS = 3
+SIZE_RE = re.compile(r"\d+(?:\.\d+)?\s?[KMBT]", re.IGNORECASE)
 
 
 @dataclass
@@ -63,7 +64,7 @@ def row_mentions(label: str, question: str, names: Sequence[str]) -> list[tuple[
 def abbreviates(short: str, word: str) -> bool:
     """A header's short form of a word: "Avg" for average, "Acc" for accuracy (its first letter, then
     the rest of its letters in order)."""
-    if not (2 <= len(short) <= 4 and short.isalpha() and len(word) > len(short) and short[0] == word[0]):
+    if not (3 <= len(short) <= 4 and short.isalpha() and len(word) > len(short) and short[0] == word[0]):
         return False
     rest = iter(word[1:])
     return all(c in rest for c in short[1:])
@@ -103,7 +104,13 @@ def table_lookup(query: Query, sentences: Sequence[Scored]) -> list[CellRow]:
         if not (query.families & item.entities or any(looks_like_name(w) for w in label.split())):
             continue
         mentions = row_mentions(label, question, names)
-        columns = asked_columns(header, query)
+        # "Cerebras-GPT | 13B | ...": a size beside a family's name says which row "Cerebras-GPT 13B" is.
+        size_column = next((i for i, cell in enumerate(cells[1:], 1) if SIZE_RE.fullmatch(readable(cell))), None)
+        if size_column is not None and (
+            sized := row_mentions(f"{label} {readable(cells[size_column])}", question, names)
+        ):
+            label, mentions = f"{label} {readable(cells[size_column])}", sized
+        columns = [i for i in asked_columns(header, query) if i != size_column]
         values = [(readable(header[i]), readable(cells[i])) for i in columns if cells[i] and cells[i] != "-"]
         if not mentions or not values:
             continue

@@ -22,7 +22,10 @@ TABLE = (
 )
 
 
-def evidence_for(question: str, names: dict[str, str], concepts: list[str]) -> Evidence:
+SIZED = "| Model | Size | Avg |\n|---|---|---|\n| Kite | 7B | 1.5 |\n| Kite | 13B | 2.5 |\n"
+
+
+def evidence_for(question: str, names: dict[str, str], concepts: list[str], text: str = TABLE) -> Evidence:
     passage = Passage(
         n=1,
         chunk_id="c",
@@ -31,10 +34,14 @@ def evidence_for(question: str, names: dict[str, str], concepts: list[str]) -> E
         url="u",
         language="en",
         start=0,
-        end=len(TABLE),
-        text=TABLE,
+        end=len(text),
+        text=text,
     )
-    sentences = [Scored(s, 1.0, set(), [], 0.0, 0.0, "en", True) for s in split_sentences(passage)]
+    # The models each row names, as the gazetteer would find them.
+    sentences = [
+        Scored(s, 1.0, {k for k, name in names.items() if name in s.text}, [], 0.0, 0.0, "en", True)
+        for s in split_sentences(passage)
+    ]
     query = Query(
         question,
         "en",
@@ -74,10 +81,18 @@ def test_rows_the_question_does_not_write_are_not_asked() -> None:
     assert evidence.cells == []
 
 
+def test_a_size_beside_a_family_name_says_which_row() -> None:
+    evidence = evidence_for("What average do Kite 13B and Kite 7B reach?", {"kite": "Kite"}, ["averag"], SIZED)
+    assert [(row.label, row.cells) for row in evidence.cells] == [
+        ("Kite 13B", [("Avg", "2.5")]),
+        ("Kite 7B", [("Avg", "1.5")]),
+    ]
+
+
 def test_no_asked_column_no_cells() -> None:
     assert evidence_for("Who trained Orca-9?", {"orca9": "Orca-9"}, ["train"]).cells == []
 
 
 def test_abbreviations() -> None:
     assert abbreviates("avg", "averag") and abbreviates("acc", "accuracy")
-    assert not abbreviates("avg", "avg") and not abbreviates("std", "average") and not abbreviates("a", "average")
+    assert not abbreviates("avg", "avg") and not abbreviates("std", "average") and not abbreviates("lr", "layer")
