@@ -356,11 +356,14 @@ def render(items: list[Scored], lang: str, quotes: Quotes, as_list: bool = False
                 continue
             shown.add((s.passage.n, s.start))
             text = sentence_text(s, lang)
-            if s is item.sentence and item.subject and not shown_label(s, shown):
-                text = f"{item.subject}{'：' if lang == 'zh' else ': '}{text}"  # "ziya: ..."
-            if text.startswith("“") and not quoting:
+            quoted = text.startswith("“")
+            if quoted and not quoting:
                 parts.append(phrase(lang, "quoting"))
-            quoting = text.startswith("“")
+            quoting = quoted
+            if s is item.sentence and item.subject and not shown_label(s, shown):
+                # "ziya: ...": the label is the source's words too, quoted when in the other language.
+                label = item.subject if detect_language(item.subject) == lang else f"“{item.subject}”"
+                text = f"{label}{'：' if lang == 'zh' else ': '}{text}"
             bullet = ""
             if as_list and (s is not block[0] or is_item(s)) and not (introduces(s) and not is_item(s)):
                 nested = s is not block[0] and not is_item(s) and is_item(block[0])  # items of an item

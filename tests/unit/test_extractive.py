@@ -139,3 +139,12 @@ def test_a_concept_with_no_word_in_the_texts_language_is_not_held_against_it() -
     assert concept_share(english, concepts, {"en"}, known={"agent", "train"}) == 0.2  # judged in English
     # The same concept twice (a question repeating a word) still gives a share of at most 1.
     assert concept_share(english, [concepts[1], concepts[1], concepts[0]]) == 2 / 6
+
+
+def test_a_label_in_the_other_language_is_quoted_after_the_quote_intro() -> None:
+    p = passage("Orca-9 模型:\n对于每个块,我们检索两个邻居。")
+    p = p.model_copy(update={"language": "zh"})
+    line = sentence_of(p, "对于每个块,我们检索两个邻居。")
+    item = Scored(line, 1.0, {"orca9"}, [], 0.0, 0.0, "zh", True, subject="Orca-9 模型")
+    text = render([item], "en", Quotes())
+    assert text == "The Chinese sources say: “Orca-9 模型”: “对于每个块,我们检索两个邻居。” [1]"
