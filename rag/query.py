@@ -40,7 +40,7 @@ ATTRIBUTE_CUES: dict[str, re.Pattern[str]] = {
         r"基座|底座|基于|基础模型|基模",
         "architecture": r"\barchitecture\b|架构",
         "training_data": r"\b(training data|data ?sets?|trained on|fine-?tuned on|pre-?training (data|corpus))\b"
-        r"|训练数据|数据集|语料",
+        r"|训练数据|数据集|语料|数据.{0,6}训练|训练.{0,6}数据",
         "training_tokens": r"\b(how many tokens|training tokens|tokens of|token counts?|number of (training )?tokens)\b"
         r"|多少.{0,3}token|token ?数|词元",
         "context_length": r"\b(context( length| window| size)|sequence length|max(imum)? length)\b"

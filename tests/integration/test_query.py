@@ -38,6 +38,7 @@ def test_chinese_aliases_name_their_model_and_the_longest_alias_wins(analyzer: Q
         ("Why does Mistral use a sliding window?", "how", []),
         ("How much GPU memory does ChatGLM-6B need under INT4 quantization?", "fact", ["memory_requirement"]),
         ("Under which licence was BLOOM released?", "fact", ["licence"]),
+        ("Alpaca 在什么数据上训练？", "fact", ["training_data"]),  # "data ... trained", not "训练数据"
     ],
 )
 def test_kind_and_attributes(analyzer: QueryAnalyzer, question: str, kind: str, attributes: list[str]) -> None:
