@@ -236,6 +236,13 @@ class TermSet:
         return any(t in self for t in terms)
 
 
+@lru_cache(maxsize=16_384)
+def term_set(text: str) -> TermSet:
+    """The TermSet of a text, kept: the same passages, sentences and headings come up question after
+    question (do not change the returned set)."""
+    return TermSet(text)
+
+
 def tokenize(text: str) -> list[str]:
     tokens: list[str] = []
     stop_en = _en_stopwords()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import family_key
-from ingest.tokenize import CJK_RE, TermSet
+from ingest.tokenize import CJK_RE, TermSet, term_set
 from rag.query import Counted, Query, concept_share, named_attributes
 from rag.schema import Passage
 from rag.sentences import LABEL_MAX_CHARS, Sentence, readable, split_sentences
@@ -88,7 +88,7 @@ class Evidence:
 def sentence_features(
     query: Query, sentence: Sentence, text: str, similarity: float, named: set[str], fact_values: Sequence[str]
 ) -> tuple[dict[str, float], TermSet]:
-    tokens = TermSet(text)
+    tokens = term_set(text)
     wanted = query.families
     rarest = query.by_rarity[:3]
     in_scope = bool(wanted & set(sentence.passage.entities))
@@ -381,7 +381,7 @@ def counts_stated(evidence: Evidence, about: Sequence[Scored]) -> float:
     if not counted:
         return 1.0
     found = {h.attribute for h in evidence.facts if h.facts}
-    clauses = [TermSet(c) for s in about for c in CLAUSE_RE.split(s.sentence.text) if NUMBER_RE.search(c)]
+    clauses = [term_set(c) for s in about for c in CLAUSE_RE.split(s.sentence.text) if NUMBER_RE.search(c)]
 
     def stated(c: Counted) -> bool:
         forms = c.options | {o[:-1] for o in c.options if o.endswith("s")} | {o + "s" for o in c.options}

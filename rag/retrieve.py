@@ -23,7 +23,7 @@ import numpy as np
 from ingest.entities import family_key
 from ingest.index import Index
 from ingest.store import ChunkStore, Hits
-from ingest.tokenize import TermSet
+from ingest.tokenize import TermSet, term_set
 from rag.query import Query, QueryAnalyzer, concept_share
 from rag.schema import Passage
 from rag.weights import RetrievalWeights, load_weights
@@ -184,7 +184,7 @@ class HybridSearcher:
     ) -> dict[str, float]:
         """What the reranker knows of one fused candidate (the names are rag.weights.PASSAGE_FEATURES)."""
         terms = self.terms_of(rec["row"], rec["text"])
-        heading = TermSet(f"{rec['title']} {' '.join(rec['section'])}")
+        heading = term_set(f"{rec['title']} {' '.join(rec['section'])}")
         wanted = query.families
         named = set(rec["entities"]) | {family_key(e) for e in rec["entities"]}
         subjects = self.subject_entities(rec["title"], tuple(rec["section"]))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ingest.entities import looks_like_name
-from ingest.tokenize import TermSet
+from ingest.tokenize import TermSet, term_set
 from rag.query import concept_share
 from rag.sentences import Sentence, readable
 
@@ -77,7 +77,7 @@ def asked_columns(header: Sequence[str], query: Query) -> list[int]:
     for i, cell in enumerate(header):
         if i == 0 or not cell:
             continue
-        words = TermSet(readable(cell))
+        words = term_set(readable(cell))
         short = [w.casefold() for w in re.findall(r"[A-Za-z]+", cell)]
         for options, _ in query.concepts:
             if words.any_of(set(options)) or any(abbreviates(w, o) for w in short for o in options):
