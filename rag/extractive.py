@@ -379,9 +379,40 @@ def best_sentences(evidence: Evidence, floor_share: float, limit: int, max_chars
     scored = evidence.sentences
     if not scored:
         return []
-    # Sentences in the answer's language are preferred when nearly as good as the best overall.
     floor = scored[0].score - abs(scored[0].score) * (1 - floor_share) - 0.5
-    return pick(scored, limit, max_chars, floor, subjects=evidence.query.models[:4])
+    return pick(
+        in_language_first(scored, evidence.query.lang, floor),
+        limit,
+        max_chars,
+        floor,
+        subjects=evidence.query.models[:4],
+    )
+
+
+def same_figures(a: Scored, b: Scored) -> bool:
+    """Whether one sentence repeats the other's figures, a figure of two digits or more among them (a
+    lone "4" in "4-bit" says nothing of what the sentence is about)."""
+    if not (restates(a, [b]) or restates(b, [a])):
+        return False
+    shared = set(FIGURE_RE.findall(a.sentence.text)) & set(FIGURE_RE.findall(b.sentence.text))
+    return any(len(re.sub(r"\D", "", f)) >= 2 for f in shared)
+
+
+def in_language_first(scored: Sequence[Scored], lang: str, floor: float) -> list[Scored]:
+    """The sentences best first, but a sentence in the answer's language that says what a better one in
+    the other language says (the same figures) and is good enough to be chosen moves ahead of it:
+    "The cost of training Vicuna-13B is around $300." before "Vicuna-13B的训练成本仅为300美元。"."""
+    out = list(scored)
+    for other in [s for s in scored if s.language != lang]:
+        at = out.index(other)
+        twin = next(
+            (s for s in out[at + 1 :] if s.language == lang and s.score >= floor and same_figures(s, other)),
+            None,
+        )
+        if twin is not None:
+            out.remove(twin)
+            out.insert(at, twin)
+    return out
 
 
 def qualifier_pattern(size: str) -> re.Pattern[str]:

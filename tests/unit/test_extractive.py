@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest.facts import Fact
 from rag.evidence import Evidence, Scored
-from rag.extractive import Quotes, fact_span, list_block, pick, render
+from rag.extractive import Quotes, best_sentences, fact_span, list_block, pick, render
 from rag.query import Query
 from rag.schema import Passage
 from rag.sentences import Sentence, split_sentences
@@ -148,3 +148,15 @@ def test_a_label_in_the_other_language_is_quoted_after_the_quote_intro() -> None
     item = Scored(line, 1.0, {"orca9"}, [], 0.0, 0.0, "zh", True, subject="Orca-9 模型")
     text = render([item], "en", Quotes())
     assert text == "The Chinese sources say: “Orca-9 模型”: “对于每个块,我们检索两个邻居。” [1]"
+
+
+def test_a_sentence_in_the_answers_language_comes_before_its_twin_in_the_other() -> None:
+    zh = passage("Orca-9 的训练成本仅为300美元。").model_copy(update={"language": "zh"})
+    en = passage("Training Orca-9 cost about $300. Orca-9 runs on one GPU.").model_copy(update={"n": 2})
+    twin = Scored(sentence_of(zh, "Orca-9 的训练成本仅为300美元。"), 2.0, {"orca9"}, [], 1.0, 0.3, "zh", True)
+    cost = Scored(sentence_of(en, "Training Orca-9 cost about $300."), 1.8, {"orca9"}, [], 1.0, 0.3, "en", True)
+    gpu = Scored(sentence_of(en, "Orca-9 runs on one GPU."), 1.9, {"orca9"}, [], 1.0, 0.3, "en", True)
+    evidence = Evidence(Query("q", "en", "en", "q", models=["orca9"]), [zh, en], [twin, gpu, cost])
+    assert best_sentences(evidence, 0.7, 6, 1000) == [cost, gpu]  # the Chinese twin says nothing more
+    evidence.query = Query("q", "zh", "zh", "q", models=["orca9"])
+    assert twin in best_sentences(evidence, 0.7, 6, 1000)  # a Chinese answer keeps the Chinese sentence
