@@ -19,7 +19,7 @@ from ingest.chunk import detect_language
 from ingest.entities import family_key
 from rag.evidence import Evidence, FactHit, Scored
 from rag.query import named_attributes
-from rag.sentences import Sentence, readable, split_sentences
+from rag.sentences import Sentence, cells_of, readable, split_sentences
 
 ATTRIBUTE_NAMES = {
     "en": {
@@ -314,8 +314,8 @@ def list_block(sentence: Sentence) -> list[Sentence]:
 
 def table_row_text(sentence: Sentence) -> str:
     """A table row as 'column value, column value': the row alone does not say what its cells are."""
-    cells = [c.strip() for c in sentence.text.strip().strip("|").split("|")]
-    header = [c.strip() for c in sentence.table_header.strip().strip("|").split("|")] if sentence.table_header else []
+    cells = cells_of(sentence.text)
+    header = cells_of(sentence.table_header) if sentence.table_header else []
     if len(header) == len(cells):
         return ", ".join(f"{readable(h)} {readable(c)}" if h else readable(c) for h, c in zip(header, cells) if c)
     return ", ".join(readable(c) for c in cells if c)
@@ -389,26 +389,26 @@ def best_sentences(evidence: Evidence, floor_share: float, limit: int, max_chars
     )
 
 
-def same_figures(a: Scored, b: Scored) -> bool:
-    """Whether one sentence repeats the other's figures, a figure of two digits or more among them (a
-    lone "4" in "4-bit" says nothing of what the sentence is about)."""
-    if not (restates(a, [b]) or restates(b, [a])):
-        return False
-    shared = set(FIGURE_RE.findall(a.sentence.text)) & set(FIGURE_RE.findall(b.sentence.text))
-    return any(len(re.sub(r"\D", "", f)) >= 2 for f in shared)
-
-
 def in_language_first(scored: Sequence[Scored], lang: str, floor: float) -> list[Scored]:
     """The sentences best first, but a sentence in the answer's language that says what a better one in
-    the other language says (the same figures) and is good enough to be chosen moves ahead of it:
-    "The cost of training Vicuna-13B is around $300." before "Vicuna-13B的训练成本仅为300美元。"."""
+    the other language says and is good enough to be chosen moves ahead of it: "The cost of training
+    Vicuna-13B is around $300." before "Vicuna-13B的训练成本仅为300美元。". Saying the same is having the
+    figures of the other (as `restates` judges), a figure of two digits or more among them (a lone "4" in
+    "4-bit" says nothing of what a sentence is about)."""
+    figures = {id(s): set(FIGURE_RE.findall(s.sentence.text)) for s in scored}
+    mine = [s for s in scored if s.language == lang and s.score >= floor and figures[id(s)]]
+    if not mine:
+        return list(scored)
+
+    def same(a: Scored, b: Scored) -> bool:
+        fa, fb = figures[id(a)], figures[id(b)]
+        return (fa <= fb or fb <= fa) and any(len(re.sub(r"\D", "", f)) >= 2 for f in fa & fb)
+
     out = list(scored)
-    for other in [s for s in scored if s.language != lang]:
+    for other in [s for s in scored if s.language != lang and figures[id(s)]]:
         at = out.index(other)
-        twin = next(
-            (s for s in out[at + 1 :] if s.language == lang and s.score >= floor and same_figures(s, other)),
-            None,
-        )
+        later = set(map(id, out[at + 1 :]))
+        twin = next((s for s in mine if id(s) in later and same(s, other)), None)
         if twin is not None:
             out.remove(twin)
             out.insert(at, twin)

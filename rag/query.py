@@ -90,6 +90,14 @@ COMPARE_STEMS = frozenset({"compar", "differ", "versus", "vs", "区别", "比较
 EXPANSION_WEIGHT = 0.5
 
 
+@dataclass(frozen=True)
+class Counted:
+    """What a "how many" question counts: the concept's words and the attributes whose value is that count."""
+
+    options: frozenset[str]
+    attributes: tuple[str, ...] = ()
+
+
 def counted_concepts(question: str, concepts: Sequence[tuple[frozenset[str], float]]) -> list[Counted]:
     """For each "how many X" / "多少X" in the question, the concept X: the first concept among the
     words right after the cue (a classifier such as 块 or 个 is no concept and is passed over), with
@@ -106,14 +114,6 @@ def counted_concepts(question: str, concepts: Sequence[tuple[frozenset[str], flo
             if not (len(token) == 1 and CJK_RE.match(token)):
                 break
     return counted
-
-
-@dataclass(frozen=True)
-class Counted:
-    """What a "how many" question counts: the concept's words and the attributes whose value is that count."""
-
-    options: frozenset[str]
-    attributes: tuple[str, ...] = ()
 
 
 @dataclass

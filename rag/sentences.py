@@ -118,6 +118,11 @@ class Sentence:
         return self.is_table_row and bool(TABLE_RULE_RE.match(rest)) and "-" in rest
 
 
+def cells_of(row: str) -> list[str]:
+    """A markdown table row's cells, stripped: "| a | b |" -> ["a", "b"]."""
+    return [c.strip() for c in row.strip().strip("|").split("|")]
+
+
 def split_sentences(passage: Passage, min_chars: int = 6) -> list[Sentence]:
     text = passage.text
     # Table rows stay whole; other lines are cut at sentence ends.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ingest.entities import looks_like_name
 from ingest.tokenize import TermSet, term_set
 from rag.query import concept_share
-from rag.sentences import Sentence, readable
+from rag.sentences import Sentence, cells_of, readable
 
 if TYPE_CHECKING:
     from rag.evidence import Scored
@@ -39,10 +39,6 @@ class CellRow:
 
 def norm(text: str) -> str:
     return re.sub(r"\s+", "", readable(text)).casefold()
-
-
-def cells_of(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
 def row_mentions(label: str, question: str, names: Sequence[str]) -> list[tuple[int, int]]:
@@ -92,6 +88,7 @@ def table_lookup(query: Query, sentences: Sequence[Scored]) -> list[CellRow]:
     question = norm(query.question)
     names = list(query.model_names.values())
     tables: dict[tuple[str, str], list[tuple[int, CellRow]]] = {}
+    columns_of: dict[str, list[int]] = {}  # a table's rows share its header
     for item in sentences:
         sentence = item.sentence
         if not sentence.is_table_row or not sentence.table_header:
@@ -110,7 +107,9 @@ def table_lookup(query: Query, sentences: Sequence[Scored]) -> list[CellRow]:
             sized := row_mentions(f"{label} {readable(cells[size_column])}", question, names)
         ):
             label, mentions = f"{label} {readable(cells[size_column])}", sized
-        columns = [i for i in asked_columns(header, query) if i != size_column]
+        if sentence.table_header not in columns_of:
+            columns_of[sentence.table_header] = asked_columns(header, query)
+        columns = [i for i in columns_of[sentence.table_header] if i != size_column]
         values = [(readable(header[i]), readable(cells[i])) for i in columns if cells[i] and cells[i] != "-"]
         if not mentions or not values:
             continue

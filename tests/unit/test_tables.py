@@ -5,9 +5,9 @@ from __future__ import annotations
 from rag.evidence import Evidence, Scored
 from rag.extractive import extractive_answer
 from rag.query import Query
-from rag.schema import Passage
 from rag.sentences import split_sentences
 from rag.tables import abbreviates, table_lookup
+from tests.unit.test_extractive import passage
 
 TABLE = (
     "## Results on the Widget benchmark\n\n"
@@ -26,21 +26,11 @@ SIZED = "| Model | Size | Avg |\n|---|---|---|\n| Kite | 7B | 1.5 |\n| Kite | 13
 
 
 def evidence_for(question: str, names: dict[str, str], concepts: list[str], text: str = TABLE) -> Evidence:
-    passage = Passage(
-        n=1,
-        chunk_id="c",
-        doc_id="d",
-        title="Widget results",
-        url="u",
-        language="en",
-        start=0,
-        end=len(text),
-        text=text,
-    )
+    table = passage(text)
     # The models each row names, as the gazetteer would find them.
     sentences = [
         Scored(s, 1.0, {k for k, name in names.items() if name in s.text}, [], 0.0, 0.0, "en", True)
-        for s in split_sentences(passage)
+        for s in split_sentences(table)
     ]
     query = Query(
         question,
@@ -51,7 +41,7 @@ def evidence_for(question: str, names: dict[str, str], concepts: list[str], text
         model_names=names,
         concepts=[(frozenset({c}), 1.0) for c in concepts],
     )
-    evidence = Evidence(query, [passage], sentences)
+    evidence = Evidence(query, [table], sentences)
     evidence.cells = table_lookup(query, sentences)
     return evidence
 
