@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     from ingest.index import Index
     from rag.retrieve import CachedEncoder, HybridSearcher, Retrieval
 
-NUMBER_RE = re.compile(r"\d|[一二三四五六七八九十百千万亿]+[万亿]")
+# A figure: digits, a Chinese count ("两周", "八个", "三千万"), or an English number word ("eight
+# question categories"); 一 alone is the article "a" far more often than a count.
+NUMBER_RE = re.compile(
+    r"\d|[一二三四五六七八九十百千万亿]+[万亿]|[两二三四五六七八九十百千]+[个种类位名条块张台天周年层次倍]"
+    r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?"
+    r"|thousands?|millions?|billions?|trillions?|dozens?)\b",
+    re.IGNORECASE,
+)
 MAX_SENTENCE_CHARS = 400
 JUNK_RE = re.compile(
     r"https?://|\]\(|[{}]|^\s*[-*]?\s*(Use|Run|Install|pip|conda|git|cd|python)\b|\w+\s*=\s*\S", re.IGNORECASE
@@ -390,6 +397,20 @@ def counts_stated(evidence: Evidence, about: Sequence[Scored]) -> float:
     return sum(stated(c) for c in counted) / len(counted)
 
 
+def numbers_supported(query: Query, about: Sequence[Scored]) -> float:
+    """Whether some sentence about the model gives a figure beside most of the question's words ("What
+    learning rate was Koala tuned with?" has none). A question of several quantities ("How many
+    questions ..., and how many categories ...?") is judged part by part, the share of its parts given
+    one: a single sentence rarely holds most of every part's words."""
+    if not query.numeric:
+        return 1.0
+    with_figures = [s for s in about if NUMBER_RE.search(s.sentence.text)]
+    asked = [i for i, numeric in enumerate(query.numeric_parts) if numeric]
+    if not asked:
+        return float(any(s.coverage >= 0.5 for s in with_figures))
+    return sum(any(s.parts[i] >= 0.5 for s in with_figures) for i in asked) / len(asked)
+
+
 def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) -> dict[str, float]:
     text = TermSet("\n".join(f"{p.title} {p.section_path} {p.text}" for p in evidence.passages))
     languages = {p.language for p in evidence.passages}
@@ -423,11 +444,7 @@ def answerable_features(query: Query, evidence: Evidence, retrieval: Retrieval) 
         "attribute_missing": (sum(1 for h in pairs if not h.facts) / len(pairs)) if pairs else 0.0,
         # Asked attributes that some sentence about the model speaks of, found in it or not.
         "attribute_spoken": spoken_share(query, about),
-        # A quantity asked for: some sentence about the model gives a figure beside most of the question's
-        # words ("What learning rate was Koala tuned with?" has none).
-        "numeric_supported": float(any(NUMBER_RE.search(s.sentence.text) and s.coverage >= 0.5 for s in about))
-        if query.numeric
-        else 1.0,
+        "numeric_supported": numbers_supported(query, about),
         "count_stated": counts_stated(evidence, about),
         # Rows of a table asked by name, with an asked column: "the average scores of A and B in X's table".
         "table_cells": min(len(evidence.cells), 2) / 2,

@@ -72,7 +72,7 @@ HOW_RE = re.compile(
 )
 NUMERIC_RE = re.compile(
     r"\b(how (many|much|long|large|big)|what year|size|cost|score|number|count|rate|average|accuracy)\b"
-    r"|多少|几|多长|多大|何时|什么时候|哪一年|成本|花费|得分|分数",
+    r"|多少|(?<!哪)几(?!乎)|多长|多大|何时|什么时候|哪一年|成本|花费|得分|分数",
     re.IGNORECASE,
 )
 # What a quantity question counts follows its cue: "how many GPUs", "多少小时", "几层".
@@ -81,6 +81,10 @@ SUBQUESTION_RE = re.compile(
     r"[?？;；]|,?\s+and\s+(?=(how|what|which|when|who|where|why|on|in|with)\b)|，(?=.*[?？])", re.IGNORECASE
 )
 PRONOUN_RE = re.compile(r"\b(it|its|they|them|their|this model|that model)\b|它|其|该模型|这个模型", re.IGNORECASE)
+# "How long", "how large": the degree word is part of the question word, not a concept to find.
+HOW_DEGREE_RE = re.compile(
+    r"\bhow\s+(long|large|big|old|fast|well|often|far|high|small|good|quickly|soon)\b", re.IGNORECASE
+)
 QUESTION_WORDS = frozenset({"how", "what", "which", "when", "who", "where", "why", "on", "in", "with"})
 # Chinese locatives that follow a noun: 表里 "in the table", 文档中 "in the document".
 LOCATIVES = frozenset("里中内上")
@@ -137,6 +141,7 @@ class Query:
     terms: dict[str, float] = field(default_factory=dict)  # lexical tokens -> weight
     concepts: list[tuple[frozenset[str], float]] = field(default_factory=list)  # content words, weighted
     part_concepts: list[list[tuple[frozenset[str], float]]] = field(default_factory=list)
+    numeric_parts: list[bool] = field(default_factory=list)  # which sub-questions ask for a quantity
     subject_from_history: bool = False
     known_terms: frozenset[str] = frozenset()  # the question's concept words that the index holds
     # Models named by their fact sheet only: the index did not tag chunks with them, so their
@@ -462,11 +467,12 @@ class QueryAnalyzer:
         """The question's content words, each with its translations, weighted by rarity. The Chinese
         segmenter also yields the pieces of a compound (超级计算机: 超级, 计算, 计算机); they are
         alternatives of the compound, not concepts of their own. "哪台", "哪种" only ask which, "几张" how many,
-        "谁" who."""
+        "谁" who, "how long" how long."""
+        degree = {t for word in HOW_DEGREE_RE.findall(text) for t in tokenize(word)}
         tokens = [
             self.without_locative(t)
             for t in dict.fromkeys(tokenize(text))
-            if not t.startswith(("哪", "几", "谁")) and not self.is_artifact(t)
+            if not t.startswith(("哪", "几", "谁")) and t not in degree and not self.is_artifact(t)
         ]
         compounds = [t for t in tokens if CJK_RE.match(t)]
         owner = {t: max((u for u in compounds if t != u and t in u), key=len, default=t) for t in compounds}
@@ -552,6 +558,7 @@ class QueryAnalyzer:
             concepts=concepts,
             counted=counted_concepts(question, concepts),
             part_concepts=[self.concepts(p, skip) for p in parts] if len(parts) > 1 else [],
+            numeric_parts=[bool(NUMERIC_RE.search(p)) for p in parts] if len(parts) > 1 else [],
             subject_from_history=from_history,
             spelled=self.spellings([k for k in models if k not in self.gazetteer.names]),
             known_terms=frozenset(

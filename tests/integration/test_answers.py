@@ -158,6 +158,24 @@ def test_a_count_is_stated_only_by_a_figure_beside_what_is_counted(atlas: Atlas,
     assert evidence.features["count_stated"] == stated
 
 
+@pytest.mark.parametrize(
+    ("question", "supported"),
+    [
+        # "1T tokens" and "9.5 days" stand in different sentences: each part is given its figure.
+        ("How many tokens was MPT-7B trained on, and how many days did its training take?", 1.0),
+        ("How many tokens was MPT-7B trained on, and how many TPU pods did its training use?", 0.5),
+    ],
+)
+def test_a_question_of_several_quantities_is_judged_part_by_part(atlas: Atlas, question: str, supported: float) -> None:
+    from rag.evidence import gather
+    from rag.weights import load_weights
+
+    searcher = atlas.searcher
+    query = searcher.analyzer.analyse(question)
+    evidence = gather(query, searcher.search(query, 5), searcher, atlas.index.facts, load_weights())
+    assert evidence.features["numeric_supported"] == supported
+
+
 def test_a_table_question_is_answered_by_its_cells(atlas: Atlas) -> None:
     answer = atlas.ask(
         "What PubMedQA scores do InstructGPT 175B and Task-tuned LLaMA 7B (Full) reach in LMFlow's task tuning results?"

@@ -161,3 +161,19 @@ def test_a_count_question_knows_what_it_counts(analyzer: QueryAnalyzer) -> None:
     # 哪几 asks which ones, not how many; a classifier (块) before a comma counts nothing.
     assert analyzer.analyse("OpenChatKit 包含哪几个组成部分？").counted == []
     assert analyzer.analyse("Falcon-7B 在多少块、什么型号的 GPU 上训练？").counted == []
+
+
+def test_which_ones_and_how_long_are_question_words(analyzer: QueryAnalyzer) -> None:
+    # 哪几 asks which ones: no quantity is asked, so no figure need stand beside the words.
+    assert not analyzer.analyse("OpenChatKit 包含哪几个组成部分？").numeric
+    assert analyzer.analyse("OpenChatKit 有几个组成部分？").numeric
+    # The degree word of "how long" is part of the question word, not something to find in a passage.
+    query = analyzer.analyse("How long did the Guanaco finetuning take?")
+    assert query.numeric and not any("long" in options for options, _ in query.concepts)
+    assert any("long" in options for options, _ in analyzer.analyse("Does Guanaco support long inputs?").concepts)
+
+
+def test_each_sub_question_says_whether_it_asks_a_quantity(analyzer: QueryAnalyzer) -> None:
+    query = analyzer.analyse("Which company made Guanaco, and how many GPUs did its finetuning use?")
+    assert len(query.parts) == 2 and query.numeric_parts == [False, True]
+    assert analyzer.analyse("How many GPUs did MPT-7B train on?").numeric_parts == []  # one part: the question
