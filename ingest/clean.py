@@ -362,6 +362,11 @@ def code_facts(block: str, seen: set[str]) -> str:
     return "\n" + "\n".join(kept) + "\n" if sum(facts) and kept else ""
 
 
+# A badge whose label states a fact ("![License: MIT](...shields.io...)"): the label is kept as text, the
+# image dropped. Bounded lengths keep the scan linear; an image without "label: value" alt text goes.
+BADGE_FACT_RE = re.compile(r"!\[([A-Za-z][\w .+-]{0,30}:[ \t]*[^\]\n:]{1,40})\]\([^)\s]{0,500}\)")
+
+
 def drop_md_images(text: str) -> str:
     """Remove markdown images, as `re.sub(r"!\\[[^\\]]*\\]\\([^)]*\\)", "", text)`."""
     out, pos = [], 0
@@ -444,13 +449,14 @@ def strip_tags(text: str, repl: str | Callable[[re.Match[str]], str] = "") -> st
 
 
 def clean_markdown(text: str) -> str:
-    """Keep headings, lists and tables; drop images, badges, raw HTML and link targets."""
+    """Keep headings, lists and tables and the facts badges state ("License: MIT"); drop images, other
+    badges, raw HTML and link targets."""
     text = drop_html_comments(text)
     # Code blocks (shell commands, configs, BibTeX) mostly answer no question about a model and crowd
     # retrieval with near-identical chunks; only their settings and measurements stay (code_facts).
     seen: set[str] = set()
     text = drop_code_fences(text, lambda block: code_facts(block, seen))
-    text = drop_md_images(text)
+    text = drop_md_images(BADGE_FACT_RE.sub(r"\1", text) if "![" in text else text)
     text = unlink_md(text)
     text = strip_tags(text)
     return html.unescape(text)

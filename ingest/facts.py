@@ -52,7 +52,7 @@ from ingest.entities import COMMON_WORDS
 from ingest.schema import Document
 
 # Bump when extraction changes, so stored facts of unchanged documents are extracted again.
-EXTRACTOR_VERSION = 2
+EXTRACTOR_VERSION = 3
 
 ATTRIBUTES = (
     "developer",
@@ -509,7 +509,7 @@ _NOT_MODELS = _words(
 )
 _NOT_MODEL_SHAPES = re.compile(
     r"^(?:\d+[a-z]?|[ahv]\d{2,3}|a\d{2,3}g?|rtx\d+|tpuv?\d*|cs\d|int\d+|fp\d+|bf\d+|m\d|v\d[\d.]*|x\d+|q\d\w*"
-    r"|p\d+d|pass1\d*|top\d+|\d*k|e\d+)$"
+    r"|p\d+d|pass1\d*|top\d+|\d*k|e\d+|[a-z0-9]+cpp)$"  # [a-z0-9]+cpp: a C/C++ port (whisper.cpp), software
 )
 
 
@@ -803,6 +803,10 @@ _TITLE_NAME = re.compile(
 )
 
 
+# What a "Subject: description" title is about.
+_TITLE_SUBJECT = re.compile(r"\s*([^\s:：][^:：]{0,39})[:：]")
+
+
 def title_model(title: str, known: set[str]) -> str | None:
     """The model a document is about, from its title; None for surveys and lists of models."""
     view = markup_view(despin(title)).strip()
@@ -819,6 +823,9 @@ def title_model(title: str, known: set[str]) -> str | None:
     )
     if lead:
         return lead.name  # "Vicuna: An Open-Source Chatbot Impressing GPT-4 ..."
+    subject = _TITLE_SUBJECT.match(view)
+    if subject and is_stop(model_key(subject.group(1))):
+        return None  # "llama.cpp: Inference of LLaMA model in pure C/C++" is about software, not LLaMA
     if len({m.key for m in mentions}) >= 3:
         return None
     for mention in mentions:

@@ -242,3 +242,14 @@ python train.py \\
     assert "import torch" not in out and "Model.load" not in out  # code without settings goes
     assert "year" not in out and "@article" not in out  # citations go
     assert "```" not in out
+
+
+def test_a_badge_stating_a_fact_keeps_its_label() -> None:
+    md = (
+        "[![Build Status](https://ci.example.org/badge.svg)](https://ci.example.org)\n"
+        "[![License: Apache 2.0](https://img.shields.io/badge/license-Apache-blue.svg)](https://example.org/LICENSE)\n"
+        "![diagram: the pipeline](pipeline.png)\n"
+    )
+    out = clean_markdown(md)
+    assert "License: Apache 2.0" in out and "diagram: the pipeline" in out
+    assert "Build Status" not in out and "shields.io" not in out and "LICENSE" not in out

@@ -425,3 +425,13 @@ def test_extract_reads_a_document_once_for_both() -> None:
     facts, aliases = extract(d)
     assert facts == extract_facts(d) and aliases == extract_aliases(d)
     assert ("通义千问", "Qwen") in aliases
+
+
+def test_a_project_named_in_its_title_lends_its_facts_to_no_model() -> None:
+    """'vLLM: fast inference of Falcon' is about software: its licence badge is not Falcon's."""
+    for project in ("vLLM", "fastlm.cpp"):  # a stop-listed tool; any C/C++ port
+        text = f"# {project}\n\nLicense: MIT\n\nInference of Falcon models in pure C++.\n"
+        facts = facts_of(doc(text, title=f"{project}: fast inference of Falcon"))
+        assert not find(facts, "Falcon", "licence"), project
+    card = facts_of(doc("# Falcon\n\nLicense: MIT\n\nFalcon is a causal decoder.\n", title="Falcon: a model card"))
+    assert one(card, "Falcon", "licence").normalized == "mit"
