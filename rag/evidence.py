@@ -302,7 +302,7 @@ def gather(
 
 
 CONTINUE_CHARS = 400  # how far past its chunk a cut sentence may run
-LIST_CHARS = 800  # and a cut list
+LIST_CHARS = 1600  # and a cut list
 SENTENCE_END_RE = re.compile(r"[。！？!?](?=\s|$)|\.(?=\s)|\n[ \t]*\n")
 ITEM_LINE_RE = re.compile(r"^\s*([-*+•]|\d{1,3}[.)、])\s")
 
@@ -315,9 +315,13 @@ def continued(passage: Passage, documents: dict[str, str], index: Index) -> Pass
     if not text:
         return passage
     last_line = text.rsplit("\n", 1)[-1].strip()
+    last_paragraph = re.split(r"\n[ \t]*\n", text)[-1].lstrip("\n")
     last_sentence = re.split(r"[。！？!?.]\s|\n[ \t]*\n", text)[-1].strip()
-    # A list item, or a sentence introducing a list; not a short heading of the next section ("BLOOM:").
-    in_list = bool(ITEM_LINE_RE.match(last_line)) or (text.endswith((":", "：")) and len(last_sentence) > 40)
+    # A list item (its first line, or a line it wraps onto), or a sentence introducing a list; not a
+    # short heading of the next section ("BLOOM:").
+    in_list = bool(ITEM_LINE_RE.match(last_line) or ITEM_LINE_RE.match(last_paragraph)) or (
+        text.endswith((":", "：")) and len(last_sentence) > 40
+    )
     if text[-1] in "。！？!?.；;|:：" and not in_list:
         return passage
     if passage.doc_id not in documents:

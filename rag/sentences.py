@@ -13,6 +13,8 @@ MAX_CHARS = 400  # longest piece offered as one answer sentence
 ABBREVIATION_RE = re.compile(r"\b(?:et al|e\.g|i\.e|etc|vs|cf|Fig|Eq|No)\.(?=\s)")
 LABEL_MAX_CHARS = 40
 LABEL_START_RE = re.compile(r"[A-Za-z0-9\u4e00-\u9fff]")
+# "License: MIT" states its own fact; it is no label of the line below.
+FIELD_LINE_RE = re.compile(r"^[A-Za-z][\w .-]{0,20}:\s+\S")
 LABEL_END_RE = re.compile(r"[。！？!?；;，,.]$|^\s*([-*+•]|\d{1,3}[.)、])\s")
 ITEM_RE = re.compile(r"([ \t]*)(?:[-*+•]|\d{1,3}[.)])[ \t]+")
 TABLE_RULE_RE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
@@ -84,6 +86,7 @@ class Sentence:
             or len(above) > LABEL_MAX_CHARS
             or above.count("|") >= 2
             or LABEL_END_RE.search(above)
+            or FIELD_LINE_RE.match(above)
             or not LABEL_START_RE.match(above)  # ", BELLE-7B-2M" continues a line; it names nothing
             or len(above.split()) > 3
         ):

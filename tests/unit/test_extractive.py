@@ -160,3 +160,24 @@ def test_a_sentence_in_the_answers_language_comes_before_its_twin_in_the_other()
     assert best_sentences(evidence, 0.7, 6, 1000) == [cost, gpu]  # the Chinese twin says nothing more
     evidence.query = Query("q", "zh", "zh", "q", models=["orca9"])
     assert twin in best_sentences(evidence, 0.7, 6, 1000)  # a Chinese answer keeps the Chinese sentence
+
+
+def test_a_passage_cut_inside_a_wrapped_list_item_runs_on_to_the_lists_end() -> None:
+    from rag.evidence import continued
+
+    doc = (
+        "We use three objectives:\n\n"
+        "- **Short spans**: masks a few tokens of the input so\n"
+        "the model learns facts. Unlike later objectives, it\n"
+        "keeps most of the input visible to the model at each step, which is what\n"
+        "makes it cheap.\n\n"
+        "- **Long spans**: masks half of the input.\n\n"
+        "- **Prefix**: predicts the second half from the first.\n\n"
+        "The mixture is sampled per batch.\n"
+    )
+    cut = doc.index("Unlike later") + len("Unlike later objectives, it")
+    head = Passage(n=1, chunk_id="c", doc_id="d", title="t", url="u", language="en", start=0, end=cut, text=doc[:cut])
+    whole = continued(head, {"d": doc}, None)  # type: ignore[arg-type]  # the document is at hand
+    assert doc[whole.start : whole.end] == whole.text
+    assert "**Prefix**: predicts the second half from the first." in whole.text
+    assert "The mixture is sampled" not in whole.text

@@ -38,6 +38,9 @@ def test_a_bare_line_above_labels_the_line_below() -> None:
     start, end = described.label_span or (0, 0)
     assert text[start:end] == "OrcaX"
     assert by_text["更多介绍见下文，这一行的上一行是句子。"].label == ""
+    # A "key: value" line states its own fact: it labels nothing.
+    fields = {s.text: s for s in split_sentences(passage("License: MIT\n\nRuns LLaMA models on a laptop CPU."))}
+    assert fields["Runs LLaMA models on a laptop CPU."].label == ""
 
 
 def test_abbreviations_and_words_no_sentence_ends_in_do_not_cut() -> None:
