@@ -237,6 +237,11 @@ class TermSet:
 
 
 @lru_cache(maxsize=16_384)
+def is_stop_word(word: str) -> bool:
+    """An English function word ("were", "of", "does"): it ends a noun phrase."""
+    return word.lower() in _en_stopwords()
+
+
 def term_set(text: str) -> TermSet:
     """The TermSet of a text, kept: the same passages, sentences and headings come up question after
     question (do not change the returned set)."""

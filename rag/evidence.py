@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import family_key
-from ingest.tokenize import CJK_RE, TermSet, term_set
+from ingest.tokenize import CJK_RE, TermSet, is_stop_word, term_set
 from rag.query import Counted, Query, concept_share, named_attributes
 from rag.schema import Passage
 from rag.sentences import LABEL_MAX_CHARS, Sentence, readable, split_sentences
@@ -384,6 +384,32 @@ def spoken_share(query: Query, about: Sequence[Scored]) -> float:
 CLAUSE_RE = re.compile(r"[,，;；。、]\s*")
 
 
+FIELD_VALUE_RE = re.compile(r"\s*[:|=：]\s*[~≈]?\d")
+
+
+def counts_in(clause: str, forms: set[str], as_head: bool = True) -> bool:
+    """Whether the clause holds one of the counted word's forms as what it counts: a Chinese form anywhere,
+    an English one as the head of its phrase with the figure beside it ("on 256 A100 GPUs", "8 GPUs for
+    training"), not as the modifier of a noun after it ("3G GPU memory" counts memory) nor far from
+    the figure ("3G of memory or no GPU at all"). Not `as_head`: anywhere in the clause."""
+    tokens = term_set(clause)
+    if not tokens.any_of(forms):
+        return False
+    if not as_head or any(CJK_RE.match(f) and tokens.any_of({f}) for f in forms):
+        return True
+    for form in (f for f in forms if f.isascii() and f.isalnum()):
+        for match in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(form)}[a-z]*", clause, re.IGNORECASE):
+            after = re.match(r"[ \t]+([A-Za-z][\w-]*)", clause[match.end() :])
+            if after and not is_stop_word(after.group(1)):
+                continue  # a modifier: "GPU memory"
+            # The figure counts it: before it, a few words of model or size apart ("256 A100 GPUs",
+            # "8 x 80GB A100 GPUs"), or right after it as a field's value ("GPUs: 64", "| GPUs | 64 |").
+            before = clause[: match.start()].split()[-4:]
+            if any(NUMBER_RE.search(word) for word in before) or FIELD_VALUE_RE.match(clause, match.end()):
+                return True
+    return False
+
+
 def counts_stated(evidence: Evidence, about: Sequence[Scored]) -> float:
     """Share of the counted concepts ("how many GPUs") that some sentence about the model gives a
     figure for in the same clause ("on 256 A100 GPUs"; not "across multiple GPUs"), or that a found
@@ -392,11 +418,11 @@ def counts_stated(evidence: Evidence, about: Sequence[Scored]) -> float:
     if not counted:
         return 1.0
     found = {h.attribute for h in evidence.facts if h.facts}
-    clauses = [term_set(c) for s in about for c in CLAUSE_RE.split(s.sentence.text) if NUMBER_RE.search(c)]
+    clauses = [c for s in about for c in CLAUSE_RE.split(s.sentence.text) if NUMBER_RE.search(c)]
 
     def stated(c: Counted) -> bool:
         forms = c.options | {o[:-1] for o in c.options if o.endswith("s")} | {o + "s" for o in c.options}
-        return bool(found & set(c.attributes)) or any(clause.any_of(forms) for clause in clauses)
+        return bool(found & set(c.attributes)) or any(counts_in(clause, forms, c.head) for clause in clauses)
 
     return sum(stated(c) for c in counted) / len(counted)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import candidate_names, entity_key, family_key, looks_like_name
-from ingest.tokenize import CJK_RE, TermSet, dictionary_tag, in_dictionary, tokenize
+from ingest.tokenize import CJK_RE, TermSet, dictionary_tag, in_dictionary, is_stop_word, tokenize
 from rag.schema import Turn
 
 if TYPE_CHECKING:
@@ -100,6 +100,26 @@ class Counted:
 
     options: frozenset[str]
     attributes: tuple[str, ...] = ()
+    # Read as the head of an English phrase ("GPU memory" -> memory): a passage must count it as a head
+    # too. A Chinese compound's piece (注意力 of 注意力头) may stand as a modifier ("attention heads").
+    head: bool = False
+
+
+def english_head(after_cue: str, concepts: Sequence[tuple[frozenset[str], float]]) -> frozenset[str] | None:
+    """The head of the English noun phrase after "how many" / "how much": its last word with a concept,
+    before the first function word or verb ("GPU memory does" -> memory, "A100 GPUs trained" -> GPUs). An
+    English compound's last noun is what is counted; the words before it only say which."""
+    run = []
+    for word in re.split(r"[,;?.!]", after_cue)[0].split():
+        # A function word, Chinese, or a verb's past form after the noun ("GPUs trained ...").
+        if is_stop_word(word) or CJK_RE.search(word) or (run and word.lower().endswith("ed")):
+            break
+        run.append(word)
+    for word in reversed(run):
+        options = next((o for token in tokenize(word) for o, _ in concepts if token in o), None)
+        if options is not None:
+            return options
+    return None
 
 
 def counted_concepts(question: str, concepts: Sequence[tuple[frozenset[str], float]]) -> list[Counted]:
@@ -109,6 +129,11 @@ def counted_concepts(question: str, concepts: Sequence[tuple[frozenset[str], flo
     counted: list[Counted] = []
     for cue in COUNT_CUE_RE.finditer(question):
         phrase = re.split(r"[、，,;；?？。]", question[cue.end() : cue.end() + 16])[0]
+        head = english_head(question[cue.end() : cue.end() + 40], concepts)
+        if head is not None:
+            if all(c.options != head for c in counted):
+                counted.append(Counted(head, tuple(named_attributes(cue.group() + phrase)), head=True))
+            continue
         for token in tokenize(phrase):
             options = next((o for o, _ in concepts if token in o), None)
             if options is not None:

@@ -177,3 +177,13 @@ def test_each_sub_question_says_whether_it_asks_a_quantity(analyzer: QueryAnalyz
     query = analyzer.analyse("Which company made Guanaco, and how many GPUs did its finetuning use?")
     assert len(query.parts) == 2 and query.numeric_parts == [False, True]
     assert analyzer.analyse("How many GPUs did MPT-7B train on?").numeric_parts == []  # one part: the question
+
+
+def test_an_english_count_counts_the_head_of_its_phrase(analyzer: QueryAnalyzer) -> None:
+    def counted(question: str) -> list[set[str]]:
+        return [set(c.options) for c in analyzer.analyse(question).counted]
+
+    assert any("memori" in c for c in counted("How much GPU memory does QLoRA need?"))
+    assert any("hour" in c for c in counted("How many TPU hours did FLAN-T5 take?"))
+    assert any("gpus" in c for c in counted("How many A100 GPUs trained Falcon-7B?"))  # a verb ends the phrase
+    assert all(c.head for c in analyzer.analyse("How many GPUs did MPT-7B train on?").counted)

@@ -181,3 +181,17 @@ def test_a_passage_cut_inside_a_wrapped_list_item_runs_on_to_the_lists_end() -> 
     assert doc[whole.start : whole.end] == whole.text
     assert "**Prefix**: predicts the second half from the first." in whole.text
     assert "The mixture is sampled" not in whole.text
+
+
+def test_a_figure_counts_the_head_of_a_phrase_beside_it() -> None:
+    from rag.evidence import counts_in
+
+    gpus = {"gpu", "gpus"}
+    assert counts_in("MPT-7B was trained on 440 A100-40GB GPUs in 9.5 days", gpus)
+    assert counts_in("the run used 8 x 80GB A100 GPUs", gpus)
+    assert counts_in("| GPUs | 64 |", gpus)
+    assert not counts_in("runs in FP16 with a minimum of 3G GPU memory", gpus)  # it counts memory
+    assert not counts_in("3G of memory, or no GPU at all", gpus)  # no figure beside GPU
+    # A piece of a Chinese compound (注意力 of 注意力头) may stand as a modifier in English text.
+    assert counts_in("70 layers, 112 attention heads", {"attent", "注意力"}, as_head=False)
+    assert not counts_in("70 layers, 112 attention heads", {"attent", "注意力"})
