@@ -118,10 +118,15 @@ def build_lexicon(
             simplified = match.group(2)
             # Headwords the corpus lacks stay for the Chinese-to-English side: a Chinese question
             # about an English card ("超级计算机") finds the card's words ("supercomputer").
-            if len(simplified) < 2 or not CJK_RE.match(simplified):
+            if not CJK_RE.match(simplified):
                 continue
             glosses = parse_glosses(match.group(3))
             if not glosses:
+                continue
+            if len(simplified) < 2:
+                # A lone character (层 "layer", 天 "day") puts a Chinese question's word into English by
+                # its first sense only; as the English side's translation it would match too much.
+                zh2en.setdefault(simplified, glosses[:1])
                 continue
             zh2en.setdefault(simplified, glosses[:3])
             for rank, key in enumerate(glosses[:3]):

@@ -33,9 +33,9 @@ from ingest.tokenize import tokenize
 
 Progress = Callable[[str, int, int], None]
 
-# Bump when cleaning, chunking, tokenizing or the gazetteer change: the next ingest then
+# Bump when cleaning, chunking, tokenizing, the lexicon or the gazetteer change: the next ingest then
 # rebuilds the lexical index and metadata (vectors of unchanged chunk texts are still reused).
-PIPELINE_VERSION = 16
+PIPELINE_VERSION = 17
 
 
 @dataclass

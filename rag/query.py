@@ -85,6 +85,11 @@ PRONOUN_RE = re.compile(r"\b(it|its|they|them|their|this model|that model)\b|它
 HOW_DEGREE_RE = re.compile(
     r"\bhow\s+(long|large|big|old|fast|well|often|far|high|small|good|quickly|soon)\b", re.IGNORECASE
 )
+# A lone character right after a count cue, ending the phrase: the unit counted ("多少层？", "几天").
+# A comma or 、 may share the noun after it ("多少块、什么型号的 GPU"): it ends the phrase only before
+# another count ("多少层、多少个注意力头").
+PHRASE_END = r"\s*(?:$|[?？。；;！!]|[、，,]\s*(?:多少|几))"
+COUNTED_UNIT_RE = re.compile(r"(?:多少|(?<!哪)几)\s*([\u4e00-\u9fff])(?=" + PHRASE_END + ")")
 QUESTION_WORDS = frozenset({"how", "what", "which", "when", "who", "where", "why", "on", "in", "with"})
 # Chinese locatives that follow a noun: 表里 "in the table", 文档中 "in the document".
 LOCATIVES = frozenset("里中内上")
@@ -311,14 +316,16 @@ def is_acronym(token: str) -> bool:
 
 
 def lone_character_roles(text: str, words: Sequence[str]) -> tuple[set[str], dict[str, str]]:
-    """Of the question's lone Chinese characters: the classifiers, and the nouns that end a compound
-    with the noun written just before them (头 -> 注意力 in "注意力头")."""
+    """Of the question's lone Chinese characters: the classifiers (a measure word with a noun after it),
+    and the nouns that end a compound with the noun written just before them (头 -> 注意力 in "注意力头")."""
     classifiers, suffixes = set(), {}
     longer = sorted((w for w in words if len(w) > 1 and CJK_RE.match(w)), key=len, reverse=True)
     for character in (w for w in words if len(w) == 1 and CJK_RE.match(w)):
         tag = dictionary_tag(character)
         if tag == "q":
-            classifiers.add(character)
+            # "多少块 GPU": 块 only measures the noun after it; "有多少层？": nothing follows, 层 is what is counted.
+            if not re.search(re.escape(character) + PHRASE_END, text):
+                classifiers.add(character)
         elif tag == "n":
             before = next((w for w in longer if w + character in text), None)
             if before is not None and dictionary_tag(before).startswith("n"):
@@ -494,10 +501,11 @@ class QueryAnalyzer:
         alternatives of the compound, not concepts of their own. "哪台", "哪种" only ask which, "几张" how many,
         "谁" who, "how long" how long."""
         degree = {t for word in HOW_DEGREE_RE.findall(text) for t in tokenize(word)}
+        units = set(COUNTED_UNIT_RE.findall(text))  # "有多少层？": 层 is asked, though the corpus has it alone
         tokens = [
             self.without_locative(t)
             for t in dict.fromkeys(tokenize(text))
-            if not t.startswith(("哪", "几", "谁")) and t not in degree and not self.is_artifact(t)
+            if not t.startswith(("哪", "几", "谁")) and t not in degree and (t in units or not self.is_artifact(t))
         ]
         compounds = [t for t in tokens if CJK_RE.match(t)]
         owner = {t: max((u for u in compounds if t != u and t in u), key=len, default=t) for t in compounds}

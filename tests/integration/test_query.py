@@ -187,3 +187,15 @@ def test_an_english_count_counts_the_head_of_its_phrase(analyzer: QueryAnalyzer)
     assert any("hour" in c for c in counted("How many TPU hours did FLAN-T5 take?"))
     assert any("gpus" in c for c in counted("How many A100 GPUs trained Falcon-7B?"))  # a verb ends the phrase
     assert all(c.head for c in analyzer.analyse("How many GPUs did MPT-7B train on?").counted)
+
+
+def test_a_measure_word_that_ends_a_count_is_what_is_counted(analyzer: QueryAnalyzer) -> None:
+    """'有多少层？': 层 is the unit asked for, put into English by its first dictionary sense; '多少块 GPU': 块
+    only measures GPU."""
+    layers = analyzer.analyse("Grok-1 有多少层？").counted
+    assert len(layers) == 1 and {"层", "layer"} <= layers[0].options
+    both = analyzer.analyse("BLOOM 有多少层、多少个注意力头？").counted
+    assert len(both) == 2 and "层" in both[0].options and "注意力" in both[1].options
+    assert [c.options for c in analyzer.analyse("Falcon-7B 在多少块 A100 GPU 上训练？").counted] == [
+        frozenset({"a100"})
+    ]
