@@ -108,12 +108,17 @@ class Counted:
     # Read as the head of an English phrase ("GPU memory" -> memory): a passage must count it as a head
     # too. A Chinese compound's piece (注意力 of 注意力头) may stand as a modifier ("attention heads").
     head: bool = False
+    phrase: str = ""  # the phrase as written ("TPU hours", "小时的 TPU"), and its head ("hours", "小时")
+    word: str = ""
 
 
-def english_head(after_cue: str, concepts: Sequence[tuple[frozenset[str], float]]) -> frozenset[str] | None:
+def english_head(
+    after_cue: str, concepts: Sequence[tuple[frozenset[str], float]]
+) -> tuple[frozenset[str], str, str] | None:
     """The head of the English noun phrase after "how many" / "how much": its last word with a concept,
     before the first function word or verb ("GPU memory does" -> memory, "A100 GPUs trained" -> GPUs). An
-    English compound's last noun is what is counted; the words before it only say which."""
+    English compound's last noun is what is counted; the words before it only say which. With the
+    concept, the word and the phrase as written."""
     run = []
     for word in re.split(r"[,;?.!]", after_cue)[0].split():
         # A function word, Chinese, or a verb's past form after the noun ("GPUs trained ...").
@@ -123,27 +128,36 @@ def english_head(after_cue: str, concepts: Sequence[tuple[frozenset[str], float]
     for word in reversed(run):
         options = next((o for token in tokenize(word) for o, _ in concepts if token in o), None)
         if options is not None:
-            return options
+            return options, word, " ".join(run)
     return None
 
 
 def counted_concepts(question: str, concepts: Sequence[tuple[frozenset[str], float]]) -> list[Counted]:
     """For each "how many X" / "多少X" in the question, the concept X: the first concept among the
     words right after the cue (a classifier such as 块 or 个 is no concept and is passed over), with
-    the fact-store attributes that count it ("how many parameters" -> parameters)."""
+    the fact-store attributes that count it ("how many parameters" -> parameters). English reads the
+    phrase's head instead (`english_head`)."""
     counted: list[Counted] = []
     for cue in COUNT_CUE_RE.finditer(question):
-        phrase = re.split(r"[、，,;；?？。]", question[cue.end() : cue.end() + 16])[0]
+        # "多少小时的 TPU" counts hours: what follows 的 only says of what.
+        phrase = re.split(r"[、，,;；?？。的]", question[cue.end() : cue.end() + 16])[0]
         head = english_head(question[cue.end() : cue.end() + 40], concepts)
         if head is not None:
-            if all(c.options != head for c in counted):
-                counted.append(Counted(head, tuple(named_attributes(cue.group() + phrase)), head=True))
+            options, word, written = head
+            if all(c.options != options for c in counted):
+                # The head names the attribute: "how many TPU hours" asks no hardware, "how much GPU memory" memory.
+                attributes = tuple(named_attributes(f"{cue.group()} {word}"))
+                counted.append(Counted(options, attributes, head=True, phrase=written, word=word))
             continue
         for token in tokenize(phrase):
             options = next((o for o, _ in concepts if token in o), None)
             if options is not None:
                 if all(c.options != options for c in counted):
-                    counted.append(Counted(options, tuple(named_attributes(cue.group() + phrase))))
+                    whole = re.split(r"[、，,;；?？。]", question[cue.end() : cue.end() + 16])[0]
+                    of_what = whole if "的" in whole else ""  # "小时的 TPU": hours, of TPUs
+                    counted.append(
+                        Counted(options, tuple(named_attributes(cue.group() + phrase)), phrase=of_what, word=phrase)
+                    )
                 break
             if not (len(token) == 1 and CJK_RE.match(token)):
                 break
@@ -294,6 +308,15 @@ def named_attributes(text: str) -> list[str]:
     """The fact-store attributes a text speaks of, in the order it names them."""
     matches = [(m.start(), name) for name, cue in ATTRIBUTE_CUES.items() if (m := cue.search(text))]
     return [name for _, name in sorted(matches)]
+
+
+def headed(question: str, counted: Sequence[Counted]) -> str:
+    """The question with each count phrase cut to its head: "How many TPU hours ..." and "多少小时的 TPU"
+    ask for hours, and the TPU they name asks for no hardware."""
+    for c in counted:
+        if c.phrase and c.phrase != c.word:
+            question = question.replace(c.phrase, c.word, 1)
+    return question
 
 
 def asked_attributes(text: str) -> list[str]:
@@ -556,11 +579,12 @@ class QueryAnalyzer:
         tokens = tokenize(search_text)
         translated = self.translations(tokens)
         parts = sub_questions(question)
-        attributes = asked_attributes(question)
+        concepts = self.concepts(question, skip)
+        counted = counted_concepts(question, concepts)
+        attributes = asked_attributes(headed(question, counted))
         names = self.display_names(question, models)
         subjects = [s for s in sized_subjects(question, models) if s[0] not in qualifiers(question, names)]
         numeric = bool(NUMERIC_RE.search(question))
-        concepts = self.concepts(question, skip)
         # Two or more models, or two sizes of one.
         if len(subjects) >= 2 and (
             COMPARE_RE.search(question) or EACH_RE.search(question) or coordinated(question, names)
@@ -589,7 +613,7 @@ class QueryAnalyzer:
             subjects=subjects,
             terms=self.weighted_terms(tokens, translated),
             concepts=concepts,
-            counted=counted_concepts(question, concepts),
+            counted=counted,
             part_concepts=[self.concepts(p, skip) for p in parts] if len(parts) > 1 else [],
             numeric_parts=[bool(NUMERIC_RE.search(p)) for p in parts] if len(parts) > 1 else [],
             subject_from_history=from_history,

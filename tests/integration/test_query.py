@@ -199,3 +199,11 @@ def test_a_measure_word_that_ends_a_count_is_what_is_counted(analyzer: QueryAnal
     assert [c.options for c in analyzer.analyse("Falcon-7B 在多少块 A100 GPU 上训练？").counted] == [
         frozenset({"a100"})
     ]
+
+
+def test_what_a_count_phrase_modifies_asks_for_no_attribute(analyzer: QueryAnalyzer) -> None:
+    """'TPU hours' counts hours: the TPU only says of what, so the hardware fact does not answer it."""
+    assert "training_hardware" not in analyzer.analyse("How many TPU hours did Gopher's training take?").attributes
+    assert "training_hardware" not in analyzer.analyse("训练 Gopher 用了多少小时的 TPU？").attributes
+    assert "training_hardware" in analyzer.analyse("How many TPUs was Gopher trained on?").attributes
+    assert "training_hardware" in analyzer.analyse("Gopher 在多少块 TPU 上训练？").attributes
