@@ -85,6 +85,7 @@ class Evidence:
     sentences: list[Scored]  # best first
     facts: list[FactHit] = field(default_factory=list)  # one per (model, attribute) asked, maybe empty
     cells: list[CellRow] = field(default_factory=list)  # the table cells the question asks for
+    roster: list[Scored] = field(default_factory=list)  # a list question's items, led in bold in a section
     fact_passage: dict[tuple[str, int, int], int] = field(default_factory=dict)  # fact span -> passage n
     features: dict[str, float] = field(default_factory=dict)
 
@@ -290,6 +291,9 @@ def gather(
             by_chunk[p.chunk_id] = len(passages)
     documents: dict[str, str] = {}
     passages = [continued(p, documents, searcher.index) for p in passages]
+    unwidened = {p.n: (p.start, p.end) for p in passages}
+    if query.wants_items:
+        passages = [widened(p, documents, searcher.index, query) if p.n <= ROSTER_PASSAGES else p for p in passages]
     fact_passage = {}
     for fact, spec in located:
         fact_passage[(fact.doc_id, fact.start, fact.end)] = by_chunk[records[spec["row"]]["chunk_id"]]
@@ -297,6 +301,7 @@ def gather(
     sentences = score_sentences(query, passages, searcher.encoder, searcher, weights, values, keep_features)
     evidence = Evidence(query, passages, sentences, hits, fact_passage=fact_passage)
     evidence.cells = table_lookup(query, sentences)
+    evidence.roster = roster_items(sentences, [p for p in passages if unwidened[p.n] != (p.start, p.end)])
     evidence.features = answerable_features(query, evidence, retrieval)
     return evidence
 
@@ -305,6 +310,18 @@ CONTINUE_CHARS = 400  # how far past its chunk a cut sentence may run
 LIST_CHARS = 1600  # and a cut list
 SENTENCE_END_RE = re.compile(r"[。！？!?](?=\s|$)|\.(?=\s)|\n[ \t]*\n")
 ITEM_LINE_RE = re.compile(r"^\s*([-*+•]|\d{1,3}[.)、])\s")
+
+
+ROSTER_PASSAGES = 2  # of a list question's passages, the first this many may be widened to their section
+
+
+def widened(passage: Passage, documents: dict[str, str], index: Index, query: Query) -> Passage:
+    """`section_roster` of the passage, or the passage."""
+    if passage.doc_id not in documents:
+        document = index.document(passage.doc_id)
+        documents[passage.doc_id] = document["text"] if document else ""
+    doc = documents[passage.doc_id]
+    return (section_roster(passage, doc, query) if doc else None) or passage
 
 
 def continued(passage: Passage, documents: dict[str, str], index: Index) -> Passage:
@@ -341,6 +358,53 @@ def continued(passage: Passage, documents: dict[str, str], index: Index) -> Pass
     if not extra.strip():
         return passage
     return passage.model_copy(update={"end": passage.end + len(extra), "text": passage.text + extra})
+
+
+ROSTER_CHARS = 5000  # the longest section a list question's passage is widened to
+ROSTER_MIN = 3  # bold paragraph leads that make a section a list of its items
+HEADING_RE = re.compile(r"^(#{1,6})[ \t]+\S", re.MULTILINE)
+# A paragraph led by a bold name with its description after it: "**Anthropic HH.** The dataset ...".
+# A bold line alone ("**Supported models:**") labels a list; it is no item.
+BOLD_LEAD_RE = re.compile(r"^\*\*[^*\n]{2,80}\*\*[ \t]*[^\s*]", re.MULTILINE)
+
+
+def section_roster(passage: Passage, doc: str, query: Query) -> Passage | None:
+    """For a list question: the passage widened to take in a section of its document that lists its
+    items as bold-led paragraphs ("**ShareGPT** ...", "**HC3** ...", one or two per chunk): at least
+    ROSTER_MIN of them, under a heading that holds a word of the question, from the heading to the end
+    of the last such paragraph. Of several, the one with most items that fits in ROSTER_CHARS with the
+    passage. Still an exact span of the document; None when no section fits."""
+    if doc[passage.start : passage.end] != passage.text:
+        return None
+    headings = [(m.start(), len(m.group(1))) for m in HEADING_RE.finditer(doc)]
+    best: tuple[int, int, int] | None = None  # items, start, end
+    for start, level in headings:
+        end = next((pos for pos, lv in headings if pos > start and lv <= level), len(doc))
+        leads = [m.start() for m in BOLD_LEAD_RE.finditer(doc, start, end)]
+        if len(leads) < ROSTER_MIN:
+            continue
+        paragraph_end = doc.find("\n\n", leads[-1], end)
+        stop = end if paragraph_end < 0 else paragraph_end
+        lo, hi = min(start, passage.start), max(stop, passage.end)
+        heading = doc[start : doc.find("\n", start, end) if "\n" in doc[start:end] else end]
+        if hi - lo > ROSTER_CHARS or not concept_share(term_set(heading), query.concepts) > 0:
+            continue
+        if best is None or len(leads) > best[0]:
+            best = (len(leads), lo, hi)
+    if best is None or (best[1] == passage.start and best[2] == passage.end):
+        return None
+    _, lo, hi = best
+    return passage.model_copy(update={"start": lo, "end": hi, "text": doc[lo:hi]})
+
+
+def roster_items(sentences: Sequence[Scored], widened: Sequence[Passage]) -> list[Scored]:
+    """The sentences that open the bold-led paragraphs of the widened passages, in document order."""
+    leads = {(p.n, m.start()) for p in widened for m in BOLD_LEAD_RE.finditer(p.text)}
+    if not leads:
+        return []
+    # A sentence may start past the bold's asterisks.
+    items = [s for s in sentences if any((s.sentence.passage.n, s.sentence.start - k) in leads for k in range(3))]
+    return sorted(items, key=lambda s: (s.sentence.passage.n, s.sentence.start))
 
 
 def list_tail(following: str) -> str:

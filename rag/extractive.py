@@ -497,10 +497,38 @@ def cell_lines(evidence: Evidence, quotes: Quotes) -> list[str]:
     ]
 
 
+BOLD_NAME_RE = re.compile(r"\*\*([^*]+?)[.:：。]?\*\*[.:：]?\s*")
+ROSTER_REST = 2  # sentences beside a listed section's items
+
+
+def roster_lines(evidence: Evidence, quotes: Quotes) -> list[str]:
+    """'- **Name**: what its paragraph says first [n]' for each item of a section that lists them in
+    bold-led paragraphs; the name is the source's, the description quoted when in the other language."""
+    lang, colon = evidence.query.lang, "：" if evidence.query.lang == "zh" else ": "
+    lines = []
+    for item in evidence.roster:
+        s = item.sentence
+        name = BOLD_NAME_RE.match(s.text)
+        if name:
+            rest = Sentence(s.passage, s.start + name.end(), s.end)
+            lines.append(f"- **{name.group(1).strip()}**{colon}{sentence_text(rest, lang)} [{quotes.add(s)}]")
+        else:
+            lines.append(f"- {sentence_text(s, lang)} [{quotes.add(s)}]")
+    return lines
+
+
 def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str, dict[int, list[Sentence]]]:
     """The answer text with [n] markers, and the spans quoted for each n. Table cells the question
-    asks for come first."""
+    asks for come first; for a list question, the items of a section that lists them."""
     quotes = Quotes()
+    if evidence.roster and evidence.query.wants_items and not evidence.cells:
+        items = "\n".join(roster_lines(evidence, quotes))
+        rest = copy.copy(evidence)
+        listed = {id(s) for s in evidence.roster}
+        rest.sentences = [s for s in evidence.sentences if id(s) not in listed]
+        rest.query = dataclasses.replace(rest.query, kind="fact")  # the items are listed; a few sentences besides
+        text, spans = composed(rest, floor_share, quotes, sentence_limit=ROSTER_REST)
+        return f"{items}\n\n{text}".strip(), spans
     if not evidence.cells:
         return composed(evidence, floor_share, quotes)
     cells = "\n".join(cell_lines(evidence, quotes))
@@ -525,7 +553,9 @@ def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str
     return f"{cells}\n\n{text}".strip(), spans
 
 
-def composed(evidence: Evidence, floor_share: float, quotes: Quotes) -> tuple[str, dict[int, list[Sentence]]]:
+def composed(
+    evidence: Evidence, floor_share: float, quotes: Quotes, sentence_limit: int = SENTENCE_LIMIT
+) -> tuple[str, dict[int, list[Sentence]]]:
     query = evidence.query
     found = [h for h in evidence.facts if h.facts]
     if query.compare and found:
@@ -555,7 +585,7 @@ def composed(evidence: Evidence, floor_share: float, quotes: Quotes) -> tuple[st
         spoken = {a for s in extra if s.in_scope for a in named_attributes(s.sentence.text)}
         pieces += not_stated(evidence, [h for h in missing if h.attribute not in spoken])
     else:
-        chosen = best_sentences(evidence, floor_share, SENTENCE_LIMIT, SENTENCE_CHARS)
+        chosen = best_sentences(evidence, floor_share, sentence_limit, SENTENCE_CHARS)
         if chosen:
             pieces.append(render(chosen, query.lang, quotes, as_list=query.kind == "list"))
     return " ".join(p for p in pieces if p), quotes.spans

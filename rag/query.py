@@ -90,6 +90,10 @@ HOW_DEGREE_RE = re.compile(
 # another count ("多少层、多少个注意力头").
 PHRASE_END = r"\s*(?:$|[?？。；;！!]|[、，,]\s*(?:多少|几))"
 COUNTED_UNIT_RE = re.compile(r"(?:多少|(?<!哪)几)\s*([\u4e00-\u9fff])(?=" + PHRASE_END + ")")
+# "How did Koala use the datasets ...": a question of manner wants no list of them.
+MANNER_RE = re.compile(r"^\s*(how|why)\b|为什么|如何|怎么|怎样", re.IGNORECASE)
+# Attributes whose value is a list of things.
+LISTED_ATTRIBUTES = frozenset({"training_data"})
 QUESTION_WORDS = frozenset({"how", "what", "which", "when", "who", "where", "why", "on", "in", "with"})
 # Chinese locatives that follow a noun: 表里 "in the table", 文档中 "in the document".
 LOCATIVES = frozenset("里中内上")
@@ -216,6 +220,16 @@ class Query:
     @property
     def compare(self) -> bool:
         return self.kind == "compare"
+
+    @property
+    def wants_items(self) -> bool:
+        """A list question, or one asking what an attribute is whose value is a list of things (the
+        datasets a model was trained on; not how they were used): its answer names every item."""
+        return self.kind == "list" or (
+            self.kind == "fact"
+            and bool(LISTED_ATTRIBUTES & set(self.attributes))
+            and not MANNER_RE.search(self.question)
+        )
 
 
 def concept_share(

@@ -323,3 +323,14 @@ def test_compared_models_of_one_family_get_their_own_sentences(atlas: Atlas) -> 
     assert "v1.5" in versioned and "125K" in versioned
     # A sentence naming Vicuna-13B belongs to its block, not to the family's, and no block repeats another's.
     assert "Vicuna-13B" not in versioned and "v1.5" not in general
+
+
+def test_a_list_question_names_every_item_of_the_section_that_lists_them(atlas: Atlas) -> None:
+    """Koala's blog gives one bold-led paragraph per dataset, spread over several chunks and two
+    subsections: the answer lists them all, each cited."""
+    answer = atlas.ask("List the datasets Koala was fine-tuned on.", use_llm=False)
+    assert answer.answered
+    for name in ("ShareGPT", "HC3", "Open Instruction Generalist", "Stanford Alpaca", "Anthropic HH", "WebGPT"):
+        assert f"**{name}" in answer.answer or name in answer.answer, name
+    items = [line for line in answer.answer.splitlines() if line.startswith("- **")]
+    assert len(items) >= 7 and all(re.search(r"\[\d+\]$", line) for line in items)

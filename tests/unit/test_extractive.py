@@ -195,3 +195,36 @@ def test_a_figure_counts_the_head_of_a_phrase_beside_it() -> None:
     # A piece of a Chinese compound (注意力 of 注意力头) may stand as a modifier in English text.
     assert counts_in("70 layers, 112 attention heads", {"attent", "注意力"}, as_head=False)
     assert not counts_in("70 layers, 112 attention heads", {"attent", "注意力"})
+
+
+def test_a_list_question_takes_in_a_section_of_bold_led_items() -> None:
+    from dataclasses import replace
+
+    from rag.evidence import section_roster
+
+    doc = (
+        "# Overview\n\nA chatbot tuned on public data.\n\n"
+        "# Datasets\n\nWe gather dialogue data from the web.\n\n## Distilled\n\n"
+        "**ShareGPT.** About 30K dialogues shared by users.\n\n"
+        "**HC3.** Human and ChatGPT answers to 24K questions.\n\n## Open\n\n"
+        "**OIG.** A subset chosen by hand.\n\n"
+        "**Anthropic HH.** 160K rated pairs of responses.\n\n"
+        "## Evaluation\n\nWe evaluate on two test sets and the models compare well.\n"
+    )
+    start = doc.index("We evaluate")
+    end = len(doc) - 1
+    hit = Passage(
+        n=1, chunk_id="c", doc_id="d", title="t", url="u", language="en", start=start, end=end, text=doc[start:end]
+    )
+    query = replace(
+        Query(question="Which datasets went into the chatbot?", lang="en", question_lang="en", search_text=""),
+        kind="list",
+        concepts=[(frozenset({"dataset"}), 2.0)],
+    )
+    roster = section_roster(hit, doc, query)
+    assert roster is not None and doc[roster.start : roster.end] == roster.text
+    assert all(name in roster.text for name in ("ShareGPT", "HC3", "OIG", "Anthropic HH"))
+    assert roster.start == doc.index("# Datasets") and roster.end == len(doc) - 1
+    # A heading that holds none of the question's words lists nothing asked.
+    other = replace(query, concepts=[(frozenset({"licens"}), 2.0)])
+    assert section_roster(hit, doc, other) is None
