@@ -60,6 +60,7 @@ PHRASES = {
         "not_stated_cell": "not stated",
         "conflict": "sources disagree",
         "quoting": "The Chinese sources say:",
+        "listing": "The source lists {count}:",
     },
     "zh": {
         "not_stated": "语料库没有说明 {model} 的{attribute}。",
@@ -67,6 +68,7 @@ PHRASES = {
         "not_stated_cell": "未说明",
         "conflict": "来源不一致",
         "quoting": "英文资料原文：",
+        "listing": "资料列出以下 {count} 项：",
     },
 }
 SENTENCE_LIMIT = 6
@@ -202,7 +204,8 @@ def pick(
     subjects: Sequence[str] = (),
 ) -> list[Scored]:
     """The best non-redundant sentences; first the best one for each part of a multi-part question,
-    and the best one naming each of the models it asks about."""
+    and the best one naming each of the models it asks about. A card's YAML header is never quoted."""
+    scored = [s for s in scored if not s.sentence.in_front_matter]
     chosen: list[Scored] = []
     used = 0
     n_parts = len(scored[0].parts) if scored else 0
@@ -376,7 +379,9 @@ def render(items: list[Scored], lang: str, quotes: Quotes, as_list: bool = False
 
 
 def best_sentences(evidence: Evidence, floor_share: float, limit: int, max_chars: int) -> list[Scored]:
-    scored = evidence.sentences
+    scored = [
+        s for s in evidence.sentences if not s.sentence.in_front_matter
+    ]  # the floor follows the best quotable one
     if not scored:
         return []
     floor = scored[0].score - abs(scored[0].score) * (1 - floor_share) - 0.5
@@ -503,9 +508,10 @@ ROSTER_REST = 2  # sentences beside a listed section's items
 
 def roster_lines(evidence: Evidence, quotes: Quotes) -> list[str]:
     """'- **Name**: what its paragraph says first [n]' for each item of a section that lists them in
-    bold-led paragraphs; the name is the source's, the description quoted when in the other language."""
+    bold-led paragraphs, after a line saying how many; the name is the source's, the description quoted
+    when in the other language."""
     lang, colon = evidence.query.lang, "：" if evidence.query.lang == "zh" else ": "
-    lines = []
+    lines = [phrase(lang, "listing", count=str(len(evidence.roster)))]
     for item in evidence.roster:
         s = item.sentence
         name = BOLD_NAME_RE.match(s.text)

@@ -49,6 +49,15 @@ class Sentence:
         return self.passage.start + self.end
 
     @property
+    def in_front_matter(self) -> bool:
+        """Inside the YAML block a model card opens with ("---\nlicense: apache-2.0\ntags: ..."): metadata
+        the fact store reads, not prose to quote."""
+        if self.passage.start != 0 or not self.passage.text.startswith("---\n"):
+            return False
+        close = self.passage.text.find("\n---", 3)
+        return close < 0 or self.start < close + 4
+
+    @property
     def is_table_row(self) -> bool:
         return self.text.lstrip().startswith("|") or self.text.count("|") >= 2
 

@@ -228,3 +228,10 @@ def test_a_list_question_takes_in_a_section_of_bold_led_items() -> None:
     # A heading that holds none of the question's words lists nothing asked.
     other = replace(query, concepts=[(frozenset({"licens"}), 2.0)])
     assert section_roster(hit, doc, other) is None
+
+
+def test_a_cards_yaml_header_is_never_quoted() -> None:
+    card = passage("---\nlicense: apache-2.0\ntags:\n- Composer\n---\n\nThe model is a decoder-only transformer.")
+    header = scored(sentence_of(card, "- Composer"), 3.0, set())
+    prose = scored(sentence_of(card, "The model is a decoder-only transformer."), 1.0, set())
+    assert pick([header, prose], 3, 500, -5.0) == [prose]

@@ -66,3 +66,10 @@ def test_a_nested_list_item_hangs_under_its_parent_item() -> None:
     # Top-level items and prose hang under nothing.
     assert by_text["- Zeta-Code: based on Sigma"].parent_item == ""
     assert by_text["Plain text after the list."].parent_item == ""
+
+
+def test_a_cards_yaml_header_is_front_matter_and_its_prose_is_not() -> None:
+    text = "---\nlicense: apache-2.0\ntags:\n- Composer\n---\n\nThe model is a decoder-only transformer."
+    by_text = {s.text: s for s in split_sentences(passage(text))}
+    assert by_text["The model is a decoder-only transformer."].in_front_matter is False
+    assert all(s.in_front_matter for t, s in by_text.items() if "Composer" in t or "license" in t)
