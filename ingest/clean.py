@@ -362,9 +362,11 @@ def code_facts(block: str, seen: set[str]) -> str:
     return "\n" + "\n".join(kept) + "\n" if sum(facts) and kept else ""
 
 
-# A badge whose label states a fact ("![License: MIT](...shields.io...)"): the label is kept as text, the
-# image dropped. Bounded lengths keep the scan linear; an image without "label: value" alt text goes.
-BADGE_FACT_RE = re.compile(r"!\[([A-Za-z][\w .+-]{0,30}:[ \t]*[^\]\n:]{1,40})\]\([^)\s]{0,500}\)")
+# A badge (an image from shields.io or a .../badge URL) whose label states a fact ("![License: MIT](...)"):
+# the label is kept as text, the image dropped. Bounded lengths keep the scan linear; other images go.
+BADGE_FACT_RE = re.compile(
+    r"!\[([A-Za-z][\w .+-]{0,30}:[ \t]*[^\]\n:]{1,40})\]\((?=[^)\s]{0,500}(?:shields\.io|badge))[^)\s]{0,500}\)"
+)
 
 
 def drop_md_images(text: str) -> str:

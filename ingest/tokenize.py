@@ -236,12 +236,12 @@ class TermSet:
         return any(t in self for t in terms)
 
 
-@lru_cache(maxsize=16_384)
 def is_stop_word(word: str) -> bool:
     """An English function word ("were", "of", "does"): it ends a noun phrase."""
     return word.lower() in _en_stopwords()
 
 
+@lru_cache(maxsize=16_384)
 def term_set(text: str) -> TermSet:
     """The TermSet of a text, kept: the same passages, sentences and headings come up question after
     question (do not change the returned set)."""

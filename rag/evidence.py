@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
 from ingest.entities import family_key
-from ingest.tokenize import CJK_RE, TermSet, is_stop_word, term_set
+from ingest.tokenize import CJK_RE, TermSet, is_stop_word, term_set, tokenize
 from rag.query import Counted, Query, concept_share, named_attributes
 from rag.schema import Passage
 from rag.sentences import LABEL_MAX_CHARS, Sentence, readable, split_sentences
@@ -293,7 +293,7 @@ def gather(
     passages = [continued(p, documents, searcher.index) for p in passages]
     unwidened = {p.n: (p.start, p.end) for p in passages}
     if query.wants_items:
-        passages = [widened(p, documents, searcher.index, query) if p.n <= ROSTER_PASSAGES else p for p in passages]
+        passages = widen_to_sections(passages, documents, searcher.index, query)
     fact_passage = {}
     for fact, spec in located:
         fact_passage[(fact.doc_id, fact.start, fact.end)] = by_chunk[records[spec["row"]]["chunk_id"]]
@@ -315,13 +315,24 @@ ITEM_LINE_RE = re.compile(r"^\s*([-*+•]|\d{1,3}[.)、])\s")
 ROSTER_PASSAGES = 2  # of a list question's passages, the first this many may be widened to their section
 
 
-def widened(passage: Passage, documents: dict[str, str], index: Index, query: Query) -> Passage:
-    """`section_roster` of the passage, or the passage."""
-    if passage.doc_id not in documents:
-        document = index.document(passage.doc_id)
-        documents[passage.doc_id] = document["text"] if document else ""
-    doc = documents[passage.doc_id]
-    return (section_roster(passage, doc, query) if doc else None) or passage
+def widen_to_sections(passages: list[Passage], documents: dict[str, str], index: Index, query: Query) -> list[Passage]:
+    """The first ROSTER_PASSAGES passages, each as its `section_roster` when it has one that no earlier
+    passage took in already (two hits in one document widen once)."""
+    out, taken = [], []
+    for p in passages:
+        wide = None
+        if p.n <= ROSTER_PASSAGES:
+            if p.doc_id not in documents:
+                document = index.document(p.doc_id)
+                documents[p.doc_id] = document["text"] if document else ""
+            doc = documents[p.doc_id]
+            wide = section_roster(p, doc, query) if doc else None
+            if wide and any(d == p.doc_id and lo < wide.end and wide.start < hi for d, lo, hi in taken):
+                wide = None
+            if wide:
+                taken.append((p.doc_id, wide.start, wide.end))
+        out.append(wide or p)
+    return out
 
 
 def continued(passage: Passage, documents: dict[str, str], index: Index) -> Passage:
@@ -397,9 +408,9 @@ def section_roster(passage: Passage, doc: str, query: Query) -> Passage | None:
     return passage.model_copy(update={"start": lo, "end": hi, "text": doc[lo:hi]})
 
 
-def roster_items(sentences: Sequence[Scored], widened: Sequence[Passage]) -> list[Scored]:
+def roster_items(sentences: Sequence[Scored], sections: Sequence[Passage]) -> list[Scored]:
     """The sentences that open the bold-led paragraphs of the widened passages, in document order."""
-    leads = {(p.n, m.start()) for p in widened for m in BOLD_LEAD_RE.finditer(p.text)}
+    leads = {(p.n, m.start()) for p in sections for m in BOLD_LEAD_RE.finditer(p.text)}
     if not leads:
         return []
     # A sentence may start past the bold's asterisks.
@@ -448,6 +459,13 @@ def spoken_share(query: Query, about: Sequence[Scored]) -> float:
 CLAUSE_RE = re.compile(r"[,，;；。、]\s*")
 
 
+WORD_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][\w-]*")
+# A word that is a count or an amount in full: "256", "~1,024", "8x", "48GB", "two".
+COUNT_WORD_RE = re.compile(
+    r"[~≈(]?\d[\d,.]*(?:[kKmMbBgGtT][bB]?)?[x×]?|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?"
+    r"|thousands?",
+    re.IGNORECASE,
+)
 FIELD_VALUE_RE = re.compile(r"\s*[:|=：]\s*[~≈]?\d")
 
 
@@ -461,16 +479,18 @@ def counts_in(clause: str, forms: set[str], as_head: bool = True) -> bool:
         return False
     if not as_head or any(CJK_RE.match(f) and tokens.any_of({f}) for f in forms):
         return True
-    for form in (f for f in forms if f.isascii() and f.isalnum()):
-        for match in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(form)}[a-z]*", clause, re.IGNORECASE):
-            after = re.match(r"[ \t]+([A-Za-z][\w-]*)", clause[match.end() :])
-            if after and not is_stop_word(after.group(1)):
-                continue  # a modifier: "GPU memory"
-            # The figure counts it: before it, a few words of model or size apart ("256 A100 GPUs",
-            # "8 x 80GB A100 GPUs"), or right after it as a field's value ("GPUs: 64", "| GPUs | 64 |").
-            before = clause[: match.start()].split()[-4:]
-            if any(NUMBER_RE.search(word) for word in before) or FIELD_VALUE_RE.match(clause, match.end()):
-                return True
+    for match in WORD_RE.finditer(clause):
+        if not forms & set(tokenize(match.group())):
+            continue  # words are matched by their stems: "memory" is memori
+        after = re.match(r"[ \t]+([A-Za-z][\w-]*)", clause[match.end() :])
+        if after and not is_stop_word(after.group(1)):
+            continue  # a modifier: "GPU memory"
+        # The figure counts it: before it, a few words of model or size apart ("256 A100 GPUs",
+        # "8 x 80GB A100 GPUs"; a digit inside a name, "Falcon-7B", is no count), or right after it as a
+        # field's value ("GPUs: 64", "| GPUs | 64 |").
+        before = clause[: match.start()].split()[-4:]
+        if any(COUNT_WORD_RE.fullmatch(word) for word in before) or FIELD_VALUE_RE.match(clause, match.end()):
+            return True
     return False
 
 

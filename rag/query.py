@@ -89,7 +89,7 @@ HOW_DEGREE_RE = re.compile(
 # A comma or 、 may share the noun after it ("多少块、什么型号的 GPU"): it ends the phrase only before
 # another count ("多少层、多少个注意力头").
 PHRASE_END = r"\s*(?:$|[?？。；;！!]|[、，,]\s*(?:多少|几))"
-COUNTED_UNIT_RE = re.compile(r"(?:多少|(?<!哪)几)\s*([\u4e00-\u9fff])(?=" + PHRASE_END + ")")
+COUNTED_UNIT_RE = re.compile(r"(?:多少|(?<!哪)几(?!乎))\s*([\u4e00-\u9fff])(?=" + PHRASE_END + ")")
 # "How did Koala use the datasets ...": a question of manner wants no list of them.
 MANNER_RE = re.compile(r"^\s*(how|why)\b|为什么|如何|怎么|怎样", re.IGNORECASE)
 # Attributes whose value is a list of things.
@@ -157,8 +157,13 @@ def counted_concepts(question: str, concepts: Sequence[tuple[frozenset[str], flo
             options = next((o for o, _ in concepts if token in o), None)
             if options is not None:
                 if all(c.options != options for c in counted):
-                    whole = re.split(r"[、，,;；?？。]", question[cue.end() : cue.end() + 16])[0]
-                    of_what = whole if "的" in whole else ""  # "小时的 TPU": hours, of TPUs
+                    # "小时的 TPU": hours, of TPUs. Only a 的 right after the counted word says of what, and
+                    # only the one word after it ("多少个参数和它的许可证" asks the licence too).
+                    after = question[cue.end() :]
+                    of = re.match(
+                        rf"\s*{re.escape(phrase)}\s*的\s*(?:[A-Za-z0-9][\w.+-]*|[\u4e00-\u9fff]{{1,2}})", after
+                    )
+                    of_what = of.group() if of and phrase.strip().endswith(token) else ""
                     counted.append(
                         Counted(options, tuple(named_attributes(cue.group() + phrase)), phrase=of_what, word=phrase)
                     )

@@ -55,7 +55,11 @@ class Sentence:
         if self.passage.start != 0 or not self.passage.text.startswith("---\n"):
             return False
         close = self.passage.text.find("\n---", 3)
-        return close < 0 or self.start < close + 4
+        if close >= 0:
+            return self.start < close + 4
+        # Cut inside the header, or a rule opening prose: the header runs to the first blank line.
+        blank = self.passage.text.find("\n\n", 3)
+        return blank < 0 or self.start < blank
 
     @property
     def is_table_row(self) -> bool:

@@ -333,4 +333,4 @@ def test_a_list_question_names_every_item_of_the_section_that_lists_them(atlas: 
     for name in ("ShareGPT", "HC3", "Open Instruction Generalist", "Stanford Alpaca", "Anthropic HH", "WebGPT"):
         assert f"**{name}" in answer.answer or name in answer.answer, name
     items = [line for line in answer.answer.splitlines() if line.startswith("- **")]
-    assert len(items) >= 7 and all(re.search(r"\[\d+\]$", line) for line in items)
+    assert len(items) == 7 and all(re.search(r"\[\d+\]$", line) for line in items)  # each once

@@ -186,7 +186,11 @@ def test_an_english_count_counts_the_head_of_its_phrase(analyzer: QueryAnalyzer)
     assert any("memori" in c for c in counted("How much GPU memory does QLoRA need?"))
     assert any("hour" in c for c in counted("How many TPU hours did FLAN-T5 take?"))
     assert any("gpus" in c for c in counted("How many A100 GPUs trained Falcon-7B?"))  # a verb ends the phrase
-    assert all(c.head for c in analyzer.analyse("How many GPUs did MPT-7B train on?").counted)
+    gpus = analyzer.analyse("How many GPUs did MPT-7B train on?").counted
+    assert gpus and all(c.head for c in gpus)
+    # Only the word after a 的 that follows the counted word says of what; the licence is asked too.
+    both = analyzer.analyse("BLOOM 有多少个参数和它的许可证？")
+    assert "parameters" in both.attributes and "licence" in both.attributes
 
 
 def test_a_measure_word_that_ends_a_count_is_what_is_counted(analyzer: QueryAnalyzer) -> None:

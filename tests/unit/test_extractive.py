@@ -192,6 +192,8 @@ def test_a_figure_counts_the_head_of_a_phrase_beside_it() -> None:
     assert counts_in("| GPUs | 64 |", gpus)
     assert not counts_in("runs in FP16 with a minimum of 3G GPU memory", gpus)  # it counts memory
     assert not counts_in("3G of memory, or no GPU at all", gpus)  # no figure beside GPU
+    assert not counts_in("Falcon-7B runs on GPUs", gpus)  # a digit inside a name counts nothing
+    assert counts_in("QLoRA needs 48GB of memory", {"memori"})  # matched by stem
     # A piece of a Chinese compound (注意力 of 注意力头) may stand as a modifier in English text.
     assert counts_in("70 layers, 112 attention heads", {"attent", "注意力"}, as_head=False)
     assert not counts_in("70 layers, 112 attention heads", {"attent", "注意力"})

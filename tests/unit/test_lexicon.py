@@ -6,7 +6,7 @@ from ingest.lexicon import build_lexicon
 
 
 def test_a_lone_character_puts_a_chinese_question_into_english_by_its_first_sense() -> None:
-    vocabulary = {"layer": 5, "floor": 3, "day": 4, "sky": 2, "模型": 9, "model": 9}
+    vocabulary = {"layer": 5, "floor": 3, "day": 4, "sky": 2, "天": 5, "模型": 9, "model": 9}
     lexicon = build_lexicon(vocabulary)
     assert lexicon["zh2en"]["层"] == ["layer"]  # not "floor (of a building)"
     assert lexicon["zh2en"]["天"] == ["day"]  # not "sky"

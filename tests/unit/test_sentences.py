@@ -73,3 +73,10 @@ def test_a_cards_yaml_header_is_front_matter_and_its_prose_is_not() -> None:
     by_text = {s.text: s for s in split_sentences(passage(text))}
     assert by_text["The model is a decoder-only transformer."].in_front_matter is False
     assert all(s.in_front_matter for t, s in by_text.items() if "Composer" in t or "license" in t)
+
+
+def test_a_header_cut_before_its_closing_rule_ends_at_a_blank_line() -> None:
+    text = "---\nlicense: mit\ntags:\n- chat\n\nThe model answers questions about papers."
+    by_text = {s.text: s for s in split_sentences(passage(text))}
+    assert not by_text["The model answers questions about papers."].in_front_matter
+    assert by_text["- chat"].in_front_matter
