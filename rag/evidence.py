@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ingest.chunk import detect_language
@@ -379,6 +380,41 @@ HEADING_RE = re.compile(r"^(#{1,6})[ \t]+\S", re.MULTILINE)
 BOLD_LEAD_RE = re.compile(r"^\*\*[^*\n]{2,80}\*\*[ \t]*[^\s*]", re.MULTILINE)
 
 
+@dataclass(frozen=True)
+class ListedSection:
+    """A section of a document (from its heading to the next heading of its level or above) that lists
+    ROSTER_MIN or more bold-led paragraphs."""
+
+    start: int
+    stop: int  # the end of its last bold-led paragraph
+    items: int
+    heading: str
+
+
+@lru_cache(maxsize=64)
+def listed_sections(doc: str) -> tuple[ListedSection, ...]:
+    """The document's sections that list their items in bold-led paragraphs, found in one pass over its
+    headings: a heading ends the open sections of its level and below."""
+    bounds: list[tuple[int, int]] = []
+    open_sections: list[tuple[int, int]] = []  # (start, level), levels rising
+    for m in HEADING_RE.finditer(doc):
+        level = len(m.group(1))
+        while open_sections and open_sections[-1][1] >= level:
+            bounds.append((open_sections.pop()[0], m.start()))
+        open_sections.append((m.start(), level))
+    bounds += [(start, len(doc)) for start, _ in open_sections]
+    found = []
+    for start, end in sorted(bounds):
+        leads = [m.start() for m in BOLD_LEAD_RE.finditer(doc, start, end)]
+        if len(leads) < ROSTER_MIN:
+            continue
+        paragraph_end = doc.find("\n\n", leads[-1], end)
+        line_end = doc.find("\n", start, end)
+        heading = doc[start : line_end if line_end >= 0 else end]
+        found.append(ListedSection(start, end if paragraph_end < 0 else paragraph_end, len(leads), heading))
+    return tuple(found)
+
+
 def section_roster(passage: Passage, doc: str, query: Query) -> Passage | None:
     """For a list question: the passage widened to take in a section of its document that lists its
     items as bold-led paragraphs ("**ShareGPT** ...", "**HC3** ...", one or two per chunk): at least
@@ -387,21 +423,13 @@ def section_roster(passage: Passage, doc: str, query: Query) -> Passage | None:
     passage. Still an exact span of the document; None when no section fits."""
     if doc[passage.start : passage.end] != passage.text:
         return None
-    headings = [(m.start(), len(m.group(1))) for m in HEADING_RE.finditer(doc)]
     best: tuple[int, int, int] | None = None  # items, start, end
-    for start, level in headings:
-        end = next((pos for pos, lv in headings if pos > start and lv <= level), len(doc))
-        leads = [m.start() for m in BOLD_LEAD_RE.finditer(doc, start, end)]
-        if len(leads) < ROSTER_MIN:
+    for section in listed_sections(doc):
+        lo, hi = min(section.start, passage.start), max(section.stop, passage.end)
+        if hi - lo > ROSTER_CHARS or not concept_share(term_set(section.heading), query.concepts) > 0:
             continue
-        paragraph_end = doc.find("\n\n", leads[-1], end)
-        stop = end if paragraph_end < 0 else paragraph_end
-        lo, hi = min(start, passage.start), max(stop, passage.end)
-        heading = doc[start : doc.find("\n", start, end) if "\n" in doc[start:end] else end]
-        if hi - lo > ROSTER_CHARS or not concept_share(term_set(heading), query.concepts) > 0:
-            continue
-        if best is None or len(leads) > best[0]:
-            best = (len(leads), lo, hi)
+        if best is None or section.items > best[0]:
+            best = (section.items, lo, hi)
     if best is None or (best[1] == passage.start and best[2] == passage.end):
         return None
     _, lo, hi = best
@@ -469,19 +497,12 @@ COUNT_WORD_RE = re.compile(
 FIELD_VALUE_RE = re.compile(r"\s*[:|=：]\s*[~≈]?\d")
 
 
-def counts_in(clause: str, forms: set[str], as_head: bool = True) -> bool:
-    """Whether the clause holds one of the counted word's forms as what it counts: a Chinese form anywhere,
-    an English one as the head of its phrase with the figure beside it ("on 256 A100 GPUs", "8 GPUs for
-    training"), not as the modifier of a noun after it ("3G GPU memory" counts memory) nor far from
-    the figure ("3G of memory or no GPU at all"). Not `as_head`: anywhere in the clause."""
-    tokens = term_set(clause)
-    if not tokens.any_of(forms):
-        return False
-    if not as_head or any(CJK_RE.match(f) and tokens.any_of({f}) for f in forms):
-        return True
+@lru_cache(maxsize=8192)
+def counted_heads(clause: str) -> frozenset[str]:
+    """The stems of the clause's English words that a figure counts as the head of their phrase ("on 256
+    A100 GPUs", "8 GPUs for training", "GPUs: 64"); read once per clause, whatever is asked of it."""
+    stems: set[str] = set()
     for match in WORD_RE.finditer(clause):
-        if not forms & set(tokenize(match.group())):
-            continue  # words are matched by their stems: "memory" is memori
         after = re.match(r"[ \t]+([A-Za-z][\w-]*)", clause[match.end() :])
         if after and not is_stop_word(after.group(1)):
             continue  # a modifier: "GPU memory"
@@ -490,8 +511,21 @@ def counts_in(clause: str, forms: set[str], as_head: bool = True) -> bool:
         # field's value ("GPUs: 64", "| GPUs | 64 |").
         before = clause[: match.start()].split()[-4:]
         if any(COUNT_WORD_RE.fullmatch(word) for word in before) or FIELD_VALUE_RE.match(clause, match.end()):
-            return True
-    return False
+            stems.update(tokenize(match.group()))  # words are matched by their stems: "memory" is memori
+    return frozenset(stems)
+
+
+def counts_in(clause: str, forms: set[str], as_head: bool = True) -> bool:
+    """Whether the clause holds one of the counted word's forms as what it counts: a Chinese form anywhere,
+    an English one as the head of its phrase with the figure beside it (`counted_heads`), not as the
+    modifier of a noun after it ("3G GPU memory" counts memory) nor far from the figure ("3G of memory or
+    no GPU at all"). Not `as_head`: anywhere in the clause."""
+    tokens = term_set(clause)
+    if not tokens.any_of(forms):
+        return False
+    if not as_head or any(CJK_RE.match(f) and tokens.any_of({f}) for f in forms):
+        return True
+    return bool(forms & counted_heads(clause))
 
 
 def counts_stated(evidence: Evidence, about: Sequence[Scored]) -> float:

@@ -204,8 +204,7 @@ def pick(
     subjects: Sequence[str] = (),
 ) -> list[Scored]:
     """The best non-redundant sentences; first the best one for each part of a multi-part question,
-    and the best one naming each of the models it asks about. A card's YAML header is never quoted."""
-    scored = [s for s in scored if not s.sentence.in_front_matter]
+    and the best one naming each of the models it asks about."""
     chosen: list[Scored] = []
     used = 0
     n_parts = len(scored[0].parts) if scored else 0
@@ -379,9 +378,7 @@ def render(items: list[Scored], lang: str, quotes: Quotes, as_list: bool = False
 
 
 def best_sentences(evidence: Evidence, floor_share: float, limit: int, max_chars: int) -> list[Scored]:
-    scored = [
-        s for s in evidence.sentences if not s.sentence.in_front_matter
-    ]  # the floor follows the best quotable one
+    scored = evidence.sentences
     if not scored:
         return []
     floor = scored[0].score - abs(scored[0].score) * (1 - floor_share) - 0.5
@@ -527,6 +524,10 @@ def extractive_answer(evidence: Evidence, floor_share: float = 0.7) -> tuple[str
     """The answer text with [n] markers, and the spans quoted for each n. Table cells the question
     asks for come first; for a list question, the items of a section that lists them."""
     quotes = Quotes()
+    # A card's YAML header is the fact store's to read, never a sentence to quote.
+    evidence = dataclasses.replace(
+        evidence, sentences=[s for s in evidence.sentences if not s.sentence.in_front_matter]
+    )
     if evidence.roster and evidence.query.wants_items and not evidence.cells:
         items = "\n".join(roster_lines(evidence, quotes))
         rest = copy.copy(evidence)

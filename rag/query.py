@@ -103,6 +103,9 @@ COMPARE_STEMS = frozenset({"compar", "differ", "versus", "vs", "区别", "比较
 EXPANSION_WEIGHT = 0.5
 
 
+Span = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class Counted:
     """What a "how many" question counts: the concept's words and the attributes whose value is that count."""
@@ -112,64 +115,84 @@ class Counted:
     # Read as the head of an English phrase ("GPU memory" -> memory): a passage must count it as a head
     # too. A Chinese compound's piece (注意力 of 注意力头) may stand as a modifier ("attention heads").
     head: bool = False
-    phrase: str = ""  # the phrase as written ("TPU hours", "小时的 TPU"), and its head ("hours", "小时")
-    word: str = ""
+    # Spans of the question that only say which or of what is counted ("TPU " of "TPU hours", "的 TPU" of
+    # "多少小时的 TPU"): they ask for no attribute of their own (`asked_attributes`).
+    modifiers: tuple[Span, ...] = ()
 
 
-def english_head(
-    after_cue: str, concepts: Sequence[tuple[frozenset[str], float]]
-) -> tuple[frozenset[str], str, str] | None:
-    """The head of the English noun phrase after "how many" / "how much": its last word with a concept,
-    before the first function word or verb ("GPU memory does" -> memory, "A100 GPUs trained" -> GPUs). An
-    English compound's last noun is what is counted; the words before it only say which. With the
-    concept, the word and the phrase as written."""
-    run = []
-    for word in re.split(r"[,;?.!]", after_cue)[0].split():
+@dataclass(frozen=True)
+class CountPhrase:
+    """The noun phrase after a count cue, as read by `english_count_phrase` or `chinese_count_phrase`."""
+
+    options: frozenset[str]  # the counted concept
+    named: str  # the words that name the attribute counted, read after the cue
+    modifiers: tuple[Span, ...]
+    head: bool
+
+
+def english_count_phrase(
+    question: str, start: int, concepts: Sequence[tuple[frozenset[str], float]]
+) -> CountPhrase | None:
+    """The head of the English noun phrase from `start`, right after "how many" / "how much": its last
+    word with a concept, before the first function word or verb ("GPU memory does" -> memory, "A100 GPUs
+    trained" -> GPUs). An English compound's last noun is what is counted; the words beside it only say
+    which, and are its modifiers."""
+    window = question[start : start + 40]
+    words = []
+    for word in re.finditer(r"\S+", re.split(r"[,;?.!]", window)[0]):
         # A function word, Chinese, or a verb's past form after the noun ("GPUs trained ...").
-        if is_stop_word(word) or CJK_RE.search(word) or (run and word.lower().endswith("ed")):
+        text = word.group()
+        if is_stop_word(text) or CJK_RE.search(text) or (words and text.lower().endswith("ed")):
             break
-        run.append(word)
-    for word in reversed(run):
-        options = next((o for token in tokenize(word) for o, _ in concepts if token in o), None)
+        words.append(word)
+    for i in reversed(range(len(words))):
+        options = next((o for token in tokenize(words[i].group()) for o, _ in concepts if token in o), None)
         if options is not None:
-            return options, word, " ".join(run)
+            # A word before the head goes with the space after it, one after the head with the space before.
+            modifiers = tuple(
+                (start + w.start(), start + words[j + 1].start())
+                if j < i
+                else (start + words[j - 1].end(), start + w.end())
+                for j, w in enumerate(words)
+                if j != i
+            )
+            return CountPhrase(options, " " + words[i].group(), modifiers, head=True)
+    return None
+
+
+def chinese_count_phrase(
+    question: str, start: int, concepts: Sequence[tuple[frozenset[str], float]]
+) -> CountPhrase | None:
+    """The first concept among the words from `start`, right after "多少" / "几" (a classifier such as 块 or 个
+    is no concept and is passed over); what follows 的 only says of what ("多少小时的 TPU" counts hours)."""
+    phrase = re.split(r"[、，,;；?？。的]", question[start : start + 16])[0]
+    for token in tokenize(phrase):
+        options = next((o for o, _ in concepts if token in o), None)
+        if options is not None:
+            # "小时的 TPU": hours, of TPUs. Only a 的 right after the counted word says of what, and only the
+            # one word after it ("多少个参数和它的许可证" asks the licence too).
+            of = re.match(
+                rf"\s*{re.escape(phrase)}\s*的\s*(?:[A-Za-z0-9][\w.+-]*|[\u4e00-\u9fff]{{1,2}})", question[start:]
+            )
+            modifiers = ((start + len(phrase), start + of.end()),) if of and phrase.strip().endswith(token) else ()
+            return CountPhrase(options, phrase, modifiers, head=False)
+        if not (len(token) == 1 and CJK_RE.match(token)):
+            return None
     return None
 
 
 def counted_concepts(question: str, concepts: Sequence[tuple[frozenset[str], float]]) -> list[Counted]:
-    """For each "how many X" / "多少X" in the question, the concept X: the first concept among the
-    words right after the cue (a classifier such as 块 or 个 is no concept and is passed over), with
-    the fact-store attributes that count it ("how many parameters" -> parameters). English reads the
-    phrase's head instead (`english_head`)."""
+    """For each "how many X" / "多少X" in the question, the concept X with the fact-store attributes that
+    count it: the head names the attribute ("how many TPU hours" asks no hardware, "how much GPU memory"
+    memory). An English word after the cue is read as an English phrase, anything else as Chinese."""
     counted: list[Counted] = []
     for cue in COUNT_CUE_RE.finditer(question):
-        # "多少小时的 TPU" counts hours: what follows 的 only says of what.
-        phrase = re.split(r"[、，,;；?？。的]", question[cue.end() : cue.end() + 16])[0]
-        head = english_head(question[cue.end() : cue.end() + 40], concepts)
-        if head is not None:
-            options, word, written = head
-            if all(c.options != options for c in counted):
-                # The head names the attribute: "how many TPU hours" asks no hardware, "how much GPU memory" memory.
-                attributes = tuple(named_attributes(f"{cue.group()} {word}"))
-                counted.append(Counted(options, attributes, head=True, phrase=written, word=word))
-            continue
-        for token in tokenize(phrase):
-            options = next((o for o, _ in concepts if token in o), None)
-            if options is not None:
-                if all(c.options != options for c in counted):
-                    # "小时的 TPU": hours, of TPUs. Only a 的 right after the counted word says of what, and
-                    # only the one word after it ("多少个参数和它的许可证" asks the licence too).
-                    after = question[cue.end() :]
-                    of = re.match(
-                        rf"\s*{re.escape(phrase)}\s*的\s*(?:[A-Za-z0-9][\w.+-]*|[\u4e00-\u9fff]{{1,2}})", after
-                    )
-                    of_what = of.group() if of and phrase.strip().endswith(token) else ""
-                    counted.append(
-                        Counted(options, tuple(named_attributes(cue.group() + phrase)), phrase=of_what, word=phrase)
-                    )
-                break
-            if not (len(token) == 1 and CJK_RE.match(token)):
-                break
+        phrase = english_count_phrase(question, cue.end(), concepts) or chinese_count_phrase(
+            question, cue.end(), concepts
+        )
+        if phrase is not None and all(c.options != phrase.options for c in counted):
+            attributes = tuple(named_attributes(cue.group() + phrase.named))
+            counted.append(Counted(phrase.options, attributes, phrase.head, phrase.modifiers))
     return counted
 
 
@@ -329,22 +352,17 @@ def named_attributes(text: str) -> list[str]:
     return [name for _, name in sorted(matches)]
 
 
-def headed(question: str, counted: Sequence[Counted]) -> str:
-    """The question with each count phrase cut to its head: "How many TPU hours ..." and "多少小时的 TPU"
-    ask for hours, and the TPU they name asks for no hardware."""
-    for c in counted:
-        if c.phrase and c.phrase != c.word:
-            question = question.replace(c.phrase, c.word, 1)
-    return question
-
-
-def asked_attributes(text: str) -> list[str]:
-    # In the order the question asks them: a comparison's columns follow it.
+def asked_attributes(question: str, counted: Sequence[Counted] = ()) -> list[str]:
+    """The fact-store attributes the question asks for, in the order it asks them (a comparison's columns
+    follow it). A count phrase asks by its head: "How many TPU hours ..." and "多少小时的 TPU" ask for hours,
+    and the TPU they name asks for no hardware."""
+    cut = {i for c in counted for lo, hi in c.modifiers for i in range(lo, hi)}
+    text = "".join(ch for i, ch in enumerate(question) if i not in cut)
     found = named_attributes(text)
     # "How many tokens was it trained on?" asks for a count, not for the datasets.
     if "training_tokens" in found and "training_data" in found and not re.search(r"data|数据|语料", text, re.I):
         found.remove("training_data")
-    # "How much GPU memory does it need?" asks for memory, not for the hardware it was trained on.
+    # "What GPU memory does it need?", "多少 GPU 显存": memory, not the hardware it was trained on.
     if "memory_requirement" in found and "training_hardware" in found and not re.search(r"train|训练", text, re.I):
         found.remove("training_hardware")
     return found
@@ -600,7 +618,7 @@ class QueryAnalyzer:
         parts = sub_questions(question)
         concepts = self.concepts(question, skip)
         counted = counted_concepts(question, concepts)
-        attributes = asked_attributes(headed(question, counted))
+        attributes = asked_attributes(question, counted)
         names = self.display_names(question, models)
         subjects = [s for s in sized_subjects(question, models) if s[0] not in qualifiers(question, names)]
         numeric = bool(NUMERIC_RE.search(question))

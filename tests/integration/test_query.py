@@ -211,3 +211,12 @@ def test_what_a_count_phrase_modifies_asks_for_no_attribute(analyzer: QueryAnaly
     assert "training_hardware" not in analyzer.analyse("训练 Gopher 用了多少小时的 TPU？").attributes
     assert "training_hardware" in analyzer.analyse("How many TPUs was Gopher trained on?").attributes
     assert "training_hardware" in analyzer.analyse("Gopher 在多少块 TPU 上训练？").attributes
+    # The modifiers are spans of the question as written; the hardware named outside the count is asked.
+    for question, modifiers in [
+        ("How many TPU v3 hours did Gopher take?", ["TPU ", "v3 "]),
+        ("训练 Gopher 用了多少小时的 TPU？", ["的 TPU"]),
+    ]:
+        query = analyzer.analyse(question)
+        assert [question[lo:hi] for c in query.counted for lo, hi in c.modifiers] == modifiers
+    both = analyzer.analyse("Which TPUs trained Gopher, and how many TPU hours did that take?")
+    assert "training_hardware" in both.attributes and [c.modifiers for c in both.counted] != [()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest.facts import Fact
 from rag.evidence import Evidence, Scored
-from rag.extractive import Quotes, best_sentences, fact_span, list_block, pick, render
+from rag.extractive import Quotes, best_sentences, extractive_answer, fact_span, list_block, pick, render
 from rag.query import Query
 from rag.schema import Passage
 from rag.sentences import Sentence, split_sentences
@@ -232,8 +232,31 @@ def test_a_list_question_takes_in_a_section_of_bold_led_items() -> None:
     assert section_roster(hit, doc, other) is None
 
 
-def test_a_cards_yaml_header_is_never_quoted() -> None:
-    card = passage("---\nlicense: apache-2.0\ntags:\n- Composer\n---\n\nThe model is a decoder-only transformer.")
-    header = scored(sentence_of(card, "- Composer"), 3.0, set())
-    prose = scored(sentence_of(card, "The model is a decoder-only transformer."), 1.0, set())
-    assert pick([header, prose], 3, 500, -5.0) == [prose]
+def test_an_answer_never_quotes_a_cards_yaml_header() -> None:
+    """The header scores best here (it names the licence), yet the answer quotes the prose after it,
+    in sentence answers as in comparison blocks."""
+    card = passage("---\nlicense: apache-2.0\ntags:\n- chat\n---\n\nOrca-9 is released under the Apache 2.0 licence.\n")
+    header = [s for s in split_sentences(card) if s.in_front_matter]
+    prose = sentence_of(card, "Orca-9 is released under the Apache 2.0 licence.")
+    assert header
+    for kind in ("fact", "compare"):
+        query = Query("What licence does Orca-9 have?", "en", "en", "licence", models=["orca9"], kind=kind)
+        sentences = [scored(s, 5.0, {"orca9"}) for s in header] + [scored(prose, 2.0, {"orca9"})]
+        text, spans = extractive_answer(Evidence(query, [card], sentences))
+        quoted = [s.text for quotes in spans.values() for s in quotes]
+        assert quoted == [prose.text], (kind, text)
+
+
+def test_a_section_runs_to_the_next_heading_of_its_level_or_above() -> None:
+    from rag.evidence import listed_sections
+
+    doc = (
+        "# Orca-9\n\nIntro.\n\n## Datasets\n\n**Alpha** is one.\n\n**Beta** is two.\n\n### Also\n\n"
+        "**Gamma** is three.\n\n## Results\n\n**Delta** is no dataset.\n"
+    )
+    found = {(s.heading, s.items, doc[s.start : s.stop].rstrip().rsplit("\n", 1)[-1]) for s in listed_sections(doc)}
+    # "## Datasets" takes in its subsection, not "## Results"; the document's title section takes in all.
+    assert found == {
+        ("## Datasets", 3, "**Gamma** is three."),
+        ("# Orca-9", 4, "**Delta** is no dataset."),
+    }
