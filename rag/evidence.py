@@ -485,6 +485,15 @@ def spoken_share(query: Query, about: Sequence[Scored]) -> float:
 
 
 CLAUSE_RE = re.compile(r"[,，;；。、]\s*")
+# What counted hardware is for: "two GPUs for inference" does not say how many it was trained on.
+PURPOSE_RES = {
+    "training": re.compile(r"\b(train\w*|pre-?train\w*|fine-?tun\w*|finetun\w*)\b|训练|微调", re.IGNORECASE),
+    "inference": re.compile(r"\b(inference|serv(e|es|ing)|deploy\w*)\b|推理|部署", re.IGNORECASE),
+}
+
+
+def purposes(text: str) -> set[str]:
+    return {name for name, pattern in PURPOSE_RES.items() if pattern.search(text)}
 
 
 WORD_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][\w-]*")
@@ -536,7 +545,15 @@ def counts_stated(evidence: Evidence, about: Sequence[Scored]) -> float:
     if not counted:
         return 1.0
     found = {h.attribute for h in evidence.facts if h.facts}
-    clauses = [c for s in about for c in CLAUSE_RE.split(s.sentence.text) if NUMBER_RE.search(c)]
+    asked_for = purposes(evidence.query.question)
+    clauses = [
+        clause
+        for s in about
+        for clause in CLAUSE_RE.split(s.sentence.text)
+        # A count for another purpose than the one asked is no answer (the sentence's, or its clause's).
+        if NUMBER_RE.search(clause)
+        and not (asked_for and (said := purposes(clause) or purposes(s.sentence.text)) and not said & asked_for)
+    ]
 
     def stated(c: Counted) -> bool:
         forms = c.options | {o[:-1] for o in c.options if o.endswith("s")} | {o + "s" for o in c.options}

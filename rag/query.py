@@ -359,8 +359,10 @@ def asked_attributes(question: str, counted: Sequence[Counted] = ()) -> list[str
     cut = {i for c in counted for lo, hi in c.modifiers for i in range(lo, hi)}
     text = "".join(ch for i, ch in enumerate(question) if i not in cut)
     found = named_attributes(text)
-    # "How many tokens was it trained on?" asks for a count, not for the datasets.
-    if "training_tokens" in found and "training_data" in found and not re.search(r"data|数据|语料", text, re.I):
+    # "How many tokens was it trained on?" asks for a count, not for the datasets; "How many GPUs was it
+    # trained on?" for hardware (what languages or conversations it was trained on may be the data's).
+    counts = "training_tokens" in found or any("training_hardware" in c.attributes for c in counted)
+    if counts and "training_data" in found and not re.search(r"data|数据|语料", text, re.I):
         found.remove("training_data")
     # "What GPU memory does it need?", "多少 GPU 显存": memory, not the hardware it was trained on.
     if "memory_requirement" in found and "training_hardware" in found and not re.search(r"train|训练", text, re.I):
