@@ -1976,280 +1976,292 @@ ORG_EN = (
 ORG_ZH = r"[A-Za-z][\w .&-]{1,30}?|[\u4e00-\u9fffA-Za-z·]{2,14}?"
 DEV_VERB_ZH = r"(?:开源|发布|推出|出品|研发|开发|训练|提出|构建)"
 
-_PATTERNS: list[Pattern] = [
-    # parameters
-    _p("parameters", rf"{MODEL_SLOT},\s+an?\s+(?P<v>{SIZE})[- ]param(?:eter)?s?\b", "m", trigger=r",\s+an?\s+\d"),
-    _p("parameters", rf"(?P<v>{RANGE_EN})\s+parameters"),
-    _p("parameters", rf"ranging\s+(?:in scale\s+)?(?P<v>{RANGE_EN})"),
-    _p(
-        "parameters",
-        rf"(?:sizes?|comes in|includes|variants?)[^.。\n]{{0,30}}?[:—–-]?\s*(?P<v>{SIZE_LIST})(?:\s+(?:parameters"
-        rf"|models))?",
-    ),
-    _p(
-        "parameters",
-        rf"(?<![\w.])(?P<v>{SIZE})[- ]param(?:eter)?s?\b",
-        trigger=r"[- ]param",
-        not_after=r"\b(?:train|fine-?tune|finetune|run|load|fit|serve|on|for)\s+(?:a|an|the)",
-    ),
-    _p("parameters", rf"(?<![\w.])(?P<v>{SIZE})\s+parameters", trigger=r"\sparameters"),
-    _p("parameters", rf"(?P<v>{NUMBER}\s?(?:billion|million|trillion))\s+parameters?", trigger=r"illion\s+param"),
-    _p("parameters", r"(?<![\d.,])(?P<v>(?:\d{1,3},)(?:\d{3},)+\d{3})\s+parameters"),
-    _p("parameters", rf"(?P<v>{RANGE_ZH})\s*(?:个)?\s*(?:参数|的\s*\d+\s*个\s*模型)", trigger="参数|个模型"),
-    _p("parameters", rf"参数(?:量|规模)?(?:范围)?\s*(?P<v>{RANGE_ZH})"),
-    _p(
-        "parameters",
-        rf"(?<![到至~\-\d.])(?P<v>{SIZE})\s*(?:个)?\s*参数(?!量?的?\s*\d+\s*多个)",
-        "after",
-        trigger="参数",
-    ),
-    _p("parameters", rf"参数(?:量|规模|数量)?(?:多达|达到?|为|约为?|高达|最高达|有)\s*(?P<v>{SIZE})"),
-    _p(
-        "parameters",
-        rf"(?:包含|包括|有)\s*(?P<v>{SIZE_LIST})\s*(?:[一二三四五六七八九十\d]+\s*(?:个|种))?\s*(?:不同的)?\s*(?:参数)?规模",
-    ),
-    _p("parameters", rf"规模[^，。\d]{{0,4}}(?P<v>{RANGE_ZH}|{SIZE})"),
-    _p(
-        "parameters", rf"^[ \t]*(?:\S{{0,8}}?)(?P<v>{SIZE}(?:\s*[,，、/ ]\s*{SIZE})*)\s*(?:的)?(?:大|年夜)?模型", "list"
-    ),
-    # training tokens
-    _p(
-        "training_tokens",
-        rf"(?:trained|pretrained|pre-trained|training|pre-training)\b[^.;。\n]{{0,40}}?\b(?:on|for"
-        rf"|with)\s+(?:a total of\s+|a massive\s+|approximately\s+|about\s+|around\s+|over\s+|roughly\s+|~)?"
-        rf"(?P<v>{NUMBER}(?:\s*-\s*{NUMBER})?\s?(?:trillion|billion|million"
-        rf"|[TBM](?![A-Za-z])))\s+(?:[\w-]+\s+){{0,2}}?tokens\b",
-    ),
-    _p("training_tokens", rf"(?:training data|data)\s+contains\s+(?P<v>{SIZE})\s+tokens"),
-    _p(
-        "training_tokens",
-        rf"(?P<v>(?:{NUMBER}|[一二两三四五六七八九十])\s?(?:[TB](?![A-Za-z])|万亿|千亿|亿))\s*(?:个)?\s*(?:的\s*)?(?:tokens?|标记"
-        rf"|标识符)[^，。；]{{0,24}}?(?:预训练|训练)",
-        trigger=r"(?i)tokens?|标记|标识符",
-    ),
-    # context length
-    _p(
-        "context_length",
-        rf"context\s+length(?:\s+of\s+[\w ]{{1,20}}?)?\s+from\s+(?P<w>\d[\d,]*\s?[kK]?)\s+in\s+{MODEL_SLOT}"
-        r"\s+to\s+(?P<v>\d[\d,]*\s?[kK]?)(?!\w|\.\d)",
-    ),
-    _p(
-        "context_length",
-        r"context\s+(?:length|window(?:\s+length)?|size)\s+(?:of\s+"
-        r"|is\s+)?(?:up to\s+)?(?P<v>\d[\d,]*\s?[kK]?)(?!\w|\.\d)",
-    ),
-    _p("context_length", r"(?P<v>\d[\d,]*\s?[kK]?)\s+(?:tokens?\s+)?context(?:\s+length|\s+window)"),
-    _p(
-        "context_length",
-        r"(?:sequence length|receptive field)\s+(?:of\s+|is\s+|to\s+)?(?P<v>\d[\d,]*\s?[kK]?)(?!\w|\.\d)",
-    ),
-    _p("context_length", r"sequences\s+of\s+(?P<v>\d[\d,]*)\s+(?:consecutive\s+)?tokens"),
-    _p("context_length", r"max(?:imum)?\s+(?P<v>\d[\d,]*)\s+sequence length"),
-    _p("context_length", r"(?P<v>\d+\s?[kK]?)\s*(?:的)?\s*(?:上下文|上文|感受野)"),
-    _p(
-        "context_length",
-        r"(?:上下文|上下文长度|上下文窗口)(?:大小|长度)?\s*(?:从\s*\d+\s*)?(?:增加|扩展|为|是|达到?)?至?\s*(?P<v>\d+\s?[kK]?)",
-    ),
-    # release dates
-    _p(
-        "release_date",
-        rf"(?:released|introduced|launched|announced|open-sourced|published)\b[^.;。\n]{{0,60}}?\b(?:on"
-        rf"|in)\s+(?P<v>{DATE})",
-    ),
-    _p("release_date", rf"(?:于|在)\s*(?P<v>{DATE})\s*(?:正式)?(?:发布|推出|公布|开源|发表)"),
-    _p(
-        "release_date",
-        rf"(?P<v>{DATE})\s*[,，]\s*[^，。]{{0,16}}?(?:发布|推出)了\s*{MODEL_SLOT}",
-        "m",
-        trigger="(?:发布|推出)了",
-    ),
-    _p(
-        "release_date",
-        rf"^[ \t]*\[?(?P<v>{YEAR}[/-]\d{{1,2}}[/-]\d{{1,2}})\]?\s*"
-        rf"(?:Release[sd]?|发布了?|开放了?|推出了?)\s+{MODEL_SLOT}",
-        "m",
-    ),
-    # developers
-    _p(
-        "developer",
-        rf"(?:developed|built|created|released|trained|made"
-        rf"|open-sourced)\b[^.;。\n]{{0,50}}?\bby\s+(?:members of\s+)?(?P<v>{ORG_EN})(?=[\s,.;)]|$)",
-        flags=0,
-    ),
-    _p(
-        "developer",
-        rf"(?P<v>{ORG_EN})\s+(?:developed|released|introduced|open-sourced)(?:\s+and\s+\w+)?\s+(?:the\s+)?{MODEL_SLOT}",
-        "m",
-        flags=0,
-        trigger=r"\s(?:developed|released|introduced|open-sourced)\s",
-    ),
-    _p(
-        "developer",
-        rf"(?<![\w])(?P<v>[A-Z][\w.-]*(?:\s[A-Z][\w.-]*)?)(?:['’]s|['’])\s+{MODEL_SLOT}",
-        "m",
-        flags=0,
-        trigger=r"\w['’]s?\s",
-    ),
-    _p(
-        "developer",
-        rf"由\s*(?P<v>{ORG_ZH})\s*(?:公司|团队|的研究人员|研究人员)?\s*(?:在\s*{DATE}\s*)?{DEV_VERB_ZH}",
-        "after",
-    ),
-    _p("developer", rf"是\s*(?P<v>{ORG_ZH})\s*{DEV_VERB_ZH}的"),
-    _p(
-        "developer",
-        rf"(?P<v>{ORG_ZH})\s*(?:与[^，。]{{1,10}}合作)?(?:发布|推出)了\s*{MODEL_SLOT}",
-        "m",
-        trigger="(?:发布|推出)了",
-    ),
-    _p("developer", rf"^[ \t]*(?P<v>{ORG_ZH})\s*(?:新|最新|正式)?{DEV_VERB_ZH}(?:的|了)?", "list"),
-    _p("developer", r"^[ \t]*(?P<v>[A-Z]{2,}[\w-]*)\s+[\w-]+\s+model\b", "list", flags=0),
-    # base models: a trigger, then the model right after it (filled from the mentions)
-    _p("base_model", rf"fine-?tun(?:ing|es|e)\s+{MODEL_SLOT}"),
-    _p("base_model", rf"fine-?tuned\s+from\s+{MODEL_SLOT}"),
-    _p(
-        "base_model",
-        rf"(?:finetuned|fine-tuned|trained|built)\s+on\s+(?:top\s+of\s+)?{MODEL_SLOT}(?!\s+(?:data|dataset"
-        rf"|conversations|corpus))",
-    ),
-    _p("base_model", rf"based on\s+{MODEL_SLOT}", not_after=_NOT_BASED_ON),
-    _p("base_model", rf"derived from\s+{MODEL_SLOT}"),
-    _p("base_model", rf"variant of\s+{MODEL_SLOT}"),
-    _p("base_model", rf"initiali[sz]ed\s+(?:using|from|with)\s+{MODEL_SLOT}"),
-    _p(
-        "base_model",
-        rf"(?:use|using|uses|used|utilizing|selected|chose|choose)\s+{MODEL_SLOT}\s+as\s+(?:the\s+)?base(?:\s+model)?",
-        trigger=r"(?i)\sas\s+(?:the\s+)?base",
-    ),
-    _p("base_model", rf"with\s+the\s+{MODEL_SLOT}\s+base\b"),
-    _p("base_model", rf"基于\s*{MODEL_SLOT}"),
-    _p("base_model", rf"(?:从|由)\s*{MODEL_SLOT}\s*(?:模型)?\s*微调而来"),
-    _p(
-        "base_model",
-        rf"在\s*{MODEL_SLOT}\s*(?:模型)?\s*(?:的基础上|基础上|上)\s*(?:进行|使用[^，。]{{0,12}})?\s*(?:指令|持续|连续|增量|二次)?\s*(?:微调|训练"
-        rf"|预训练|扩展)",
-    ),
-    _p("base_model", rf"以\s*{MODEL_SLOT}\s*(?:模型)?\s*为\s*(?:基础|基座|底座)"),
-    _p("base_model", rf"{MODEL_SLOT}\s*(?:模型)?\s*(?:基座|底座)", trigger="基座|底座"),
-    _p("base_model", rf"(?:基座|底座)模型\s*{MODEL_SLOT}"),
-    _p("base_model", rf"微调(?:了|后的|的)?\s*{MODEL_SLOT}"),
-    _p("base_model", rf"对\s*{MODEL_SLOT}\s*(?:模型)?\s*进行\s*(?:指令)?微调"),
-    _p("base_model", rf"(?:是|为)\s*{MODEL_SLOT}\s*的(?:另一个)?(?:衍生|变体|派生)"),
-    _p("base_model", rf"{MODEL_SLOT}\s*(?:\+\s*[A-Za-z]+)+\s*微调", trigger="微调"),
-    _p("base_model", rf"^[ \t]*{MODEL_SLOT}\s*(?:上|应用|使用|利用|运用|[\u4e00-\u9fff]{{0,8}}?微调)", "list"),
-    # training data
-    _p(
-        "training_data",
-        r"(?:trained|fine-?tuned|finetuned|pretrained|pre-trained|fine-?tuning\s+\S+(?:\s+base\s+model)?"
-        r"|fine-?tune\s+\S+)\s+(?:(?!based\b)[\w'-]+\s+){0,2}?(?:on"
-        r"|using)\s+(?P<v>[^.;:()\[\]。]{3,120}?)(?=[.;:()\[\]。]|,\s+[a-z]|\s+(?:with|for|to|in order|which|that"
-        r"|generated|based)\b|\n\s*\n|\Z)",
-    ),
-    _p("training_data", r"training data\s+(?:is|includes|consists of)\s+(?P<v>[^.;:()。]{3,100}?)(?=[.;:()。]|$)"),
-    _p(
-        "training_data",
-        rf"dataset for\s+{MODEL_SLOT}\s+consists\s+(?:\w+\s+)?of\s+(?P<v>[^.;:()。]{{3,80}}?)(?=[.;:()。]|$)",
-        "m",
-    ),
-    _p(
-        "training_data",
-        rf"(?P<v>(?:the\s+)?(?-i:[A-Z])[\w.-]*(?:\s+[\w.-]+){{0,2}}\s+dataset)\s+(?:that|which)?\s*(?:was"
-        rf"|is)?\s*used\s+to\s+(?:train|fine-?tune)\s+{MODEL_SLOT}",
-        "m",
-        trigger=r"used\s+to\s+(?:train|fine-?tune)",
-    ),
-    _p(
-        "training_data",
-        r"(?:trained|pretrained)\s+(?:on|using)\s+the\s+following\s+(?:\w+\s+){0,3}?(?:data|datasets?"
-        r"|sources?)(?:\s+of\s+data)?:\s*(?P<v>(?:[^.\n]|\.\d)+)",
-    ),
-    _p(
-        "training_data",
-        r"(?:使用|利用|应用|运用)\s*(?:了)?\s*(?P<v>(?-i:[A-Za-z])[A-Za-z0-9.+\- ]{1,40}?|\d+[kK])\s*(?:的)?\s*(?:对话"
-        r"|指令)?\s*(?:数据集?|语料)",
-    ),
-    _p(
-        "training_data",
-        r"在\s*(?P<v>[A-Za-z][A-Za-z0-9.+\-]{1,30})\s*(?:数据集?|语料库?)\s*上[^。]{0,20}?(?:训练|微调|预训练)",
-    ),
-    _p("training_data", r"(?:训练于|在)\s*(?P<v>[A-Z][A-Za-z0-9.+\-]{1,30})\s*语料库\s*上?\s*(?:训练|预训练)?"),
-    _p("training_data", r"从\s*(?P<v>[A-Za-z][A-Za-z0-9.+\-]{1,30})\s*收集的"),
-    # training cost
-    _p(
-        "training_cost",
-        r"cost\s+of\s+training\s+{MODEL_SLOT}\s+(?:is|was)\s+(?:around\s+|about\s+|approximately\s+"
-        r"|only\s+)?(?P<v>\$\s?\d[\d,.]*\s?[KkMm]?)".replace("{MODEL_SLOT}", MODEL_SLOT),
-        "m",
-    ),
-    _p(
-        "training_cost",
-        r"(?:training\s+(?:run\s+)?|train\w*[^.]{0,40}?)costs?\s+(?:less than\s+|around\s+|about\s+|under\s+"
-        r"|only\s+)?(?P<v>\$\s?\d[\d,.]*\s?[KkMm]?)",
-    ),
-    _p("training_cost", r"训练成本[^，。\d$]{0,6}(?P<v>\d[\d.,]*\s*万?\s*(?:美元|美金))"),
-    _p(
-        "training_cost",
-        r"训练[^。，]{0,20}?[,，]\s*(?:不到|花费|仅需|只需|约)\s*(?P<v>\d[\d.,]*\s*万?\s*(?:美元|美金))",
-    ),
-    # hardware
-    _p(
-        "training_hardware",
-        rf"(?:trained|training"
-        rf"|train)\b[^.。;\n]{{0,80}}?\bon\s+(?:a\s+)?(?:single\s+)?(?:[\w-]+\s+){{0,6}}?(?P<v>(?:up to\s+)?(?:\d[\d,]*"
-        rf"|a single|single)?\s*x?\s*\*?\s*(?:\d+\s?GB\s+)?(?:NVIDIA\s+"
-        rf"|Nvidia\s+)?{CHIP}(?:[- ]?\d+\s?GBs?)?(?:\s+GPUs)?(?:\s+or\s+{CHIP})?(?:\s+pods)?)",
-    ),
-    _p(
-        "training_hardware",
-        rf"在\s*(?P<v>\d+\s*(?:个|张|块)\s*(?:\d+\s?GB\s*)?{CHIP}(?:\s*芯片)?)\s*上[^。]{{0,20}}?训练",
-    ),
-    # memory
-    _p("memory_requirement", r"(?P<v>\d+(?:\.\d+)?\s?GB)\s+of\s+GPU\s+memory", trigger=r"GB\s+of\s+GPU"),
-    _p(
-        "memory_requirement",
-        r"require[sd]?\s+(?:about\s+|around\s+|at least\s+)?(?P<v>\d+(?:\.\d+)?\s?GB)\s+of\s+GPU\s+memory",
-    ),
-    _p(
-        "memory_requirement",
-        r"GPU memory usage is\s+(?:about\s+)?(?P<v>\d+(?:\.\d+)?\s?GB)\s+under\s+(?P<q>[\w-]+\s+quantization)",
-    ),
-    _p("memory_requirement", r"and\s+only\s+(?P<v>\d+(?:\.\d+)?\s?GB)\s+under\s+(?P<q>[\w-]+\s+quantization)"),
-    _p("memory_requirement", r"(?:最低|至少)?(?:只需|仅需|需要)\s*(?P<v>\d+(?:\.\d+)?\s?G(?:B)?)\s*显存"),
-    # architecture
-    _p(
-        "architecture",
-        r"(?P<v>decoder[- ]only|decoder-style|causal decoder-only|encoder[- ]only|encoder[- ]decoder"
-        r"|mixture[- ]of[- ]experts|仅解码器|仅编码器|编码器-?解码器)",
-        trigger=r"(?i)decoder|encoder|mixture|解码器|编码器",
-    ),
-    _p("architecture", r"based on\s+(?P<v>General Language Model\s*\(GLM\))\s+(?:framework|architecture)"),
-    _p("architecture", r"基于\s*(?P<v>General Language Model\s*\(GLM\))\s*架构"),
-    # languages
-    _p(
-        "languages",
-        rf"(?:supports?|support for|bilingual|capable of|with a focus on|pretrained with|trained on|use in|(?:text"
-        rf"|data|corpus) in)\s+(?:both\s+)?(?:the\s+)?(?P<v>{LANGUAGE}(?:\s*(?:,|and"
-        rf"|&)\s*{LANGUAGE})*)(?:\s+(?:languages?|text|data))?",
-    ),
-    _p("languages", rf"(?P<v>{LANGUAGE}(?:\s*(?:,|and)\s*{LANGUAGE})*)\s+language\s+only", trigger=r"language\s+only"),
-    _p("languages", r"(?P<v>中英双语|中英|双语\s*[(（]\s*英语和中文\s*[)）])"),
-    # licences
-    _p(
-        "licence",
-        rf"(?:released|available|licensed|made available|distributed|provided)\b[^.;。]{{0,80}}?\bunder\s+(?:the\s+"
-        rf"|a\s+|an\s+)?(?:permissive\s+)?(?P<v>{LICENCE})",
-    ),
-    _p("licence", rf"(?:comply with|subject to|governed by)\s+(?:the\s+)?(?P<v>{LICENCE})"),
-    _p("licence", r"with\s+a\s+(?:fully\s+)?permissive\s+(?P<v>Apache)\s+license"),
-    _p("licence", rf"(?:weights?|weight diff)\s+(?:is|are)\s+(?:also\s+)?(?P<v>{LICENCE})"),
-    _p(
-        "licence",
-        r"(?:licensed|available|intended)\s+(?:and licensed\s+)?for\s+(?P<v>non-commercial(?:\s+use)?(?:\s+only)?"
-        r"|research(?:\s+use)?(?:\s+only)?)",
-    ),
-    _p("licence", r"(?P<v>for non-commercial use only|for research and learning only)"),
-]
-_PATTERNS = [p for p in _PATTERNS if p.attribute in ATTRIBUTES]
+
+@lru_cache(maxsize=1)
+def extraction_patterns() -> list[Pattern]:
+    """The prose patterns, compiled on first extraction: reading the fact store (what `ask` does) needs
+    none of them, so a cold `ask` does not compile a hundred regexes it never runs."""
+    patterns: list[Pattern] = [
+        # parameters
+        _p("parameters", rf"{MODEL_SLOT},\s+an?\s+(?P<v>{SIZE})[- ]param(?:eter)?s?\b", "m", trigger=r",\s+an?\s+\d"),
+        _p("parameters", rf"(?P<v>{RANGE_EN})\s+parameters"),
+        _p("parameters", rf"ranging\s+(?:in scale\s+)?(?P<v>{RANGE_EN})"),
+        _p(
+            "parameters",
+            rf"(?:sizes?|comes in|includes|variants?)[^.。\n]{{0,30}}?[:—–-]?\s*(?P<v>{SIZE_LIST})(?:\s+(?:parameters"
+            rf"|models))?",
+        ),
+        _p(
+            "parameters",
+            rf"(?<![\w.])(?P<v>{SIZE})[- ]param(?:eter)?s?\b",
+            trigger=r"[- ]param",
+            not_after=r"\b(?:train|fine-?tune|finetune|run|load|fit|serve|on|for)\s+(?:a|an|the)",
+        ),
+        _p("parameters", rf"(?<![\w.])(?P<v>{SIZE})\s+parameters", trigger=r"\sparameters"),
+        _p("parameters", rf"(?P<v>{NUMBER}\s?(?:billion|million|trillion))\s+parameters?", trigger=r"illion\s+param"),
+        _p("parameters", r"(?<![\d.,])(?P<v>(?:\d{1,3},)(?:\d{3},)+\d{3})\s+parameters"),
+        _p("parameters", rf"(?P<v>{RANGE_ZH})\s*(?:个)?\s*(?:参数|的\s*\d+\s*个\s*模型)", trigger="参数|个模型"),
+        _p("parameters", rf"参数(?:量|规模)?(?:范围)?\s*(?P<v>{RANGE_ZH})"),
+        _p(
+            "parameters",
+            rf"(?<![到至~\-\d.])(?P<v>{SIZE})\s*(?:个)?\s*参数(?!量?的?\s*\d+\s*多个)",
+            "after",
+            trigger="参数",
+        ),
+        _p("parameters", rf"参数(?:量|规模|数量)?(?:多达|达到?|为|约为?|高达|最高达|有)\s*(?P<v>{SIZE})"),
+        _p(
+            "parameters",
+            rf"(?:包含|包括|有)\s*(?P<v>{SIZE_LIST})\s*(?:[一二三四五六七八九十\d]+\s*(?:个|种))?\s*(?:不同的)?\s*(?:参数)?规模",
+        ),
+        _p("parameters", rf"规模[^，。\d]{{0,4}}(?P<v>{RANGE_ZH}|{SIZE})"),
+        _p(
+            "parameters",
+            rf"^[ \t]*(?:\S{{0,8}}?)(?P<v>{SIZE}(?:\s*[,，、/ ]\s*{SIZE})*)\s*(?:的)?(?:大|年夜)?模型",
+            "list",
+        ),
+        # training tokens
+        _p(
+            "training_tokens",
+            rf"(?:trained|pretrained|pre-trained|training|pre-training)\b[^.;。\n]{{0,40}}?\b(?:on|for"
+            rf"|with)\s+(?:a total of\s+|a massive\s+|approximately\s+|about\s+|around\s+|over\s+|roughly\s+|~)?"
+            rf"(?P<v>{NUMBER}(?:\s*-\s*{NUMBER})?\s?(?:trillion|billion|million"
+            rf"|[TBM](?![A-Za-z])))\s+(?:[\w-]+\s+){{0,2}}?tokens\b",
+        ),
+        _p("training_tokens", rf"(?:training data|data)\s+contains\s+(?P<v>{SIZE})\s+tokens"),
+        _p(
+            "training_tokens",
+            rf"(?P<v>(?:{NUMBER}|[一二两三四五六七八九十])\s?(?:[TB](?![A-Za-z])|万亿|千亿|亿))\s*(?:个)?\s*(?:的\s*)?(?:tokens?|标记"
+            rf"|标识符)[^，。；]{{0,24}}?(?:预训练|训练)",
+            trigger=r"(?i)tokens?|标记|标识符",
+        ),
+        # context length
+        _p(
+            "context_length",
+            rf"context\s+length(?:\s+of\s+[\w ]{{1,20}}?)?\s+from\s+(?P<w>\d[\d,]*\s?[kK]?)\s+in\s+{MODEL_SLOT}"
+            r"\s+to\s+(?P<v>\d[\d,]*\s?[kK]?)(?!\w|\.\d)",
+        ),
+        _p(
+            "context_length",
+            r"context\s+(?:length|window(?:\s+length)?|size)\s+(?:of\s+"
+            r"|is\s+)?(?:up to\s+)?(?P<v>\d[\d,]*\s?[kK]?)(?!\w|\.\d)",
+        ),
+        _p("context_length", r"(?P<v>\d[\d,]*\s?[kK]?)\s+(?:tokens?\s+)?context(?:\s+length|\s+window)"),
+        _p(
+            "context_length",
+            r"(?:sequence length|receptive field)\s+(?:of\s+|is\s+|to\s+)?(?P<v>\d[\d,]*\s?[kK]?)(?!\w|\.\d)",
+        ),
+        _p("context_length", r"sequences\s+of\s+(?P<v>\d[\d,]*)\s+(?:consecutive\s+)?tokens"),
+        _p("context_length", r"max(?:imum)?\s+(?P<v>\d[\d,]*)\s+sequence length"),
+        _p("context_length", r"(?P<v>\d+\s?[kK]?)\s*(?:的)?\s*(?:上下文|上文|感受野)"),
+        _p(
+            "context_length",
+            r"(?:上下文|上下文长度|上下文窗口)(?:大小|长度)?\s*(?:从\s*\d+\s*)?(?:增加|扩展|为|是|达到?)?至?\s*(?P<v>\d+\s?[kK]?)",
+        ),
+        # release dates
+        _p(
+            "release_date",
+            rf"(?:released|introduced|launched|announced|open-sourced|published)\b[^.;。\n]{{0,60}}?\b(?:on"
+            rf"|in)\s+(?P<v>{DATE})",
+        ),
+        _p("release_date", rf"(?:于|在)\s*(?P<v>{DATE})\s*(?:正式)?(?:发布|推出|公布|开源|发表)"),
+        _p(
+            "release_date",
+            rf"(?P<v>{DATE})\s*[,，]\s*[^，。]{{0,16}}?(?:发布|推出)了\s*{MODEL_SLOT}",
+            "m",
+            trigger="(?:发布|推出)了",
+        ),
+        _p(
+            "release_date",
+            rf"^[ \t]*\[?(?P<v>{YEAR}[/-]\d{{1,2}}[/-]\d{{1,2}})\]?\s*"
+            rf"(?:Release[sd]?|发布了?|开放了?|推出了?)\s+{MODEL_SLOT}",
+            "m",
+        ),
+        # developers
+        _p(
+            "developer",
+            rf"(?:developed|built|created|released|trained|made"
+            rf"|open-sourced)\b[^.;。\n]{{0,50}}?\bby\s+(?:members of\s+)?(?P<v>{ORG_EN})(?=[\s,.;)]|$)",
+            flags=0,
+        ),
+        _p(
+            "developer",
+            rf"(?P<v>{ORG_EN})\s+(?:developed|released|introduced|open-sourced)(?:\s+and\s+\w+)?\s+(?:the\s+)?{MODEL_SLOT}",
+            "m",
+            flags=0,
+            trigger=r"\s(?:developed|released|introduced|open-sourced)\s",
+        ),
+        _p(
+            "developer",
+            rf"(?<![\w])(?P<v>[A-Z][\w.-]*(?:\s[A-Z][\w.-]*)?)(?:['’]s|['’])\s+{MODEL_SLOT}",
+            "m",
+            flags=0,
+            trigger=r"\w['’]s?\s",
+        ),
+        _p(
+            "developer",
+            rf"由\s*(?P<v>{ORG_ZH})\s*(?:公司|团队|的研究人员|研究人员)?\s*(?:在\s*{DATE}\s*)?{DEV_VERB_ZH}",
+            "after",
+        ),
+        _p("developer", rf"是\s*(?P<v>{ORG_ZH})\s*{DEV_VERB_ZH}的"),
+        _p(
+            "developer",
+            rf"(?P<v>{ORG_ZH})\s*(?:与[^，。]{{1,10}}合作)?(?:发布|推出)了\s*{MODEL_SLOT}",
+            "m",
+            trigger="(?:发布|推出)了",
+        ),
+        _p("developer", rf"^[ \t]*(?P<v>{ORG_ZH})\s*(?:新|最新|正式)?{DEV_VERB_ZH}(?:的|了)?", "list"),
+        _p("developer", r"^[ \t]*(?P<v>[A-Z]{2,}[\w-]*)\s+[\w-]+\s+model\b", "list", flags=0),
+        # base models: a trigger, then the model right after it (filled from the mentions)
+        _p("base_model", rf"fine-?tun(?:ing|es|e)\s+{MODEL_SLOT}"),
+        _p("base_model", rf"fine-?tuned\s+from\s+{MODEL_SLOT}"),
+        _p(
+            "base_model",
+            rf"(?:finetuned|fine-tuned|trained|built)\s+on\s+(?:top\s+of\s+)?{MODEL_SLOT}(?!\s+(?:data|dataset"
+            rf"|conversations|corpus))",
+        ),
+        _p("base_model", rf"based on\s+{MODEL_SLOT}", not_after=_NOT_BASED_ON),
+        _p("base_model", rf"derived from\s+{MODEL_SLOT}"),
+        _p("base_model", rf"variant of\s+{MODEL_SLOT}"),
+        _p("base_model", rf"initiali[sz]ed\s+(?:using|from|with)\s+{MODEL_SLOT}"),
+        _p(
+            "base_model",
+            rf"(?:use|using|uses|used|utilizing|selected|chose|choose)\s+{MODEL_SLOT}\s+as\s+(?:the\s+)?base(?:\s+model)?",
+            trigger=r"(?i)\sas\s+(?:the\s+)?base",
+        ),
+        _p("base_model", rf"with\s+the\s+{MODEL_SLOT}\s+base\b"),
+        _p("base_model", rf"基于\s*{MODEL_SLOT}"),
+        _p("base_model", rf"(?:从|由)\s*{MODEL_SLOT}\s*(?:模型)?\s*微调而来"),
+        _p(
+            "base_model",
+            rf"在\s*{MODEL_SLOT}\s*(?:模型)?\s*(?:的基础上|基础上|上)\s*(?:进行|使用[^，。]{{0,12}})?\s*(?:指令|持续|连续|增量|二次)?\s*(?:微调|训练"
+            rf"|预训练|扩展)",
+        ),
+        _p("base_model", rf"以\s*{MODEL_SLOT}\s*(?:模型)?\s*为\s*(?:基础|基座|底座)"),
+        _p("base_model", rf"{MODEL_SLOT}\s*(?:模型)?\s*(?:基座|底座)", trigger="基座|底座"),
+        _p("base_model", rf"(?:基座|底座)模型\s*{MODEL_SLOT}"),
+        _p("base_model", rf"微调(?:了|后的|的)?\s*{MODEL_SLOT}"),
+        _p("base_model", rf"对\s*{MODEL_SLOT}\s*(?:模型)?\s*进行\s*(?:指令)?微调"),
+        _p("base_model", rf"(?:是|为)\s*{MODEL_SLOT}\s*的(?:另一个)?(?:衍生|变体|派生)"),
+        _p("base_model", rf"{MODEL_SLOT}\s*(?:\+\s*[A-Za-z]+)+\s*微调", trigger="微调"),
+        _p("base_model", rf"^[ \t]*{MODEL_SLOT}\s*(?:上|应用|使用|利用|运用|[\u4e00-\u9fff]{{0,8}}?微调)", "list"),
+        # training data
+        _p(
+            "training_data",
+            r"(?:trained|fine-?tuned|finetuned|pretrained|pre-trained|fine-?tuning\s+\S+(?:\s+base\s+model)?"
+            r"|fine-?tune\s+\S+)\s+(?:(?!based\b)[\w'-]+\s+){0,2}?(?:on"
+            r"|using)\s+(?P<v>[^.;:()\[\]。]{3,120}?)(?=[.;:()\[\]。]|,\s+[a-z]|\s+(?:with|for|to|in order|which|that"
+            r"|generated|based)\b|\n\s*\n|\Z)",
+        ),
+        _p("training_data", r"training data\s+(?:is|includes|consists of)\s+(?P<v>[^.;:()。]{3,100}?)(?=[.;:()。]|$)"),
+        _p(
+            "training_data",
+            rf"dataset for\s+{MODEL_SLOT}\s+consists\s+(?:\w+\s+)?of\s+(?P<v>[^.;:()。]{{3,80}}?)(?=[.;:()。]|$)",
+            "m",
+        ),
+        _p(
+            "training_data",
+            rf"(?P<v>(?:the\s+)?(?-i:[A-Z])[\w.-]*(?:\s+[\w.-]+){{0,2}}\s+dataset)\s+(?:that|which)?\s*(?:was"
+            rf"|is)?\s*used\s+to\s+(?:train|fine-?tune)\s+{MODEL_SLOT}",
+            "m",
+            trigger=r"used\s+to\s+(?:train|fine-?tune)",
+        ),
+        _p(
+            "training_data",
+            r"(?:trained|pretrained)\s+(?:on|using)\s+the\s+following\s+(?:\w+\s+){0,3}?(?:data|datasets?"
+            r"|sources?)(?:\s+of\s+data)?:\s*(?P<v>(?:[^.\n]|\.\d)+)",
+        ),
+        _p(
+            "training_data",
+            r"(?:使用|利用|应用|运用)\s*(?:了)?\s*(?P<v>(?-i:[A-Za-z])[A-Za-z0-9.+\- ]{1,40}?|\d+[kK])\s*"
+            r"(?:的)?\s*(?:对话|指令)?\s*(?:数据集?|语料)",
+        ),
+        _p(
+            "training_data",
+            r"在\s*(?P<v>[A-Za-z][A-Za-z0-9.+\-]{1,30})\s*(?:数据集?|语料库?)\s*上[^。]{0,20}?(?:训练|微调|预训练)",
+        ),
+        _p("training_data", r"(?:训练于|在)\s*(?P<v>[A-Z][A-Za-z0-9.+\-]{1,30})\s*语料库\s*上?\s*(?:训练|预训练)?"),
+        _p("training_data", r"从\s*(?P<v>[A-Za-z][A-Za-z0-9.+\-]{1,30})\s*收集的"),
+        # training cost
+        _p(
+            "training_cost",
+            r"cost\s+of\s+training\s+{MODEL_SLOT}\s+(?:is|was)\s+(?:around\s+|about\s+|approximately\s+"
+            r"|only\s+)?(?P<v>\$\s?\d[\d,.]*\s?[KkMm]?)".replace("{MODEL_SLOT}", MODEL_SLOT),
+            "m",
+        ),
+        _p(
+            "training_cost",
+            r"(?:training\s+(?:run\s+)?|train\w*[^.]{0,40}?)costs?\s+(?:less than\s+|around\s+|about\s+|under\s+"
+            r"|only\s+)?(?P<v>\$\s?\d[\d,.]*\s?[KkMm]?)",
+        ),
+        _p("training_cost", r"训练成本[^，。\d$]{0,6}(?P<v>\d[\d.,]*\s*万?\s*(?:美元|美金))"),
+        _p(
+            "training_cost",
+            r"训练[^。，]{0,20}?[,，]\s*(?:不到|花费|仅需|只需|约)\s*(?P<v>\d[\d.,]*\s*万?\s*(?:美元|美金))",
+        ),
+        # hardware
+        _p(
+            "training_hardware",
+            rf"(?:trained|training"
+            rf"|train)\b[^.。;\n]{{0,80}}?\bon\s+(?:a\s+)?(?:single\s+)?(?:[\w-]+\s+){{0,6}}?"
+            rf"(?P<v>(?:up to\s+)?(?:\d[\d,]*|a single|single)?\s*x?\s*\*?\s*(?:\d+\s?GB\s+)?(?:NVIDIA\s+"
+            rf"|Nvidia\s+)?{CHIP}(?:[- ]?\d+\s?GBs?)?(?:\s+GPUs)?(?:\s+or\s+{CHIP})?(?:\s+pods)?)",
+        ),
+        _p(
+            "training_hardware",
+            rf"在\s*(?P<v>\d+\s*(?:个|张|块)\s*(?:\d+\s?GB\s*)?{CHIP}(?:\s*芯片)?)\s*上[^。]{{0,20}}?训练",
+        ),
+        # memory
+        _p("memory_requirement", r"(?P<v>\d+(?:\.\d+)?\s?GB)\s+of\s+GPU\s+memory", trigger=r"GB\s+of\s+GPU"),
+        _p(
+            "memory_requirement",
+            r"require[sd]?\s+(?:about\s+|around\s+|at least\s+)?(?P<v>\d+(?:\.\d+)?\s?GB)\s+of\s+GPU\s+memory",
+        ),
+        _p(
+            "memory_requirement",
+            r"GPU memory usage is\s+(?:about\s+)?(?P<v>\d+(?:\.\d+)?\s?GB)\s+under\s+(?P<q>[\w-]+\s+quantization)",
+        ),
+        _p("memory_requirement", r"and\s+only\s+(?P<v>\d+(?:\.\d+)?\s?GB)\s+under\s+(?P<q>[\w-]+\s+quantization)"),
+        _p("memory_requirement", r"(?:最低|至少)?(?:只需|仅需|需要)\s*(?P<v>\d+(?:\.\d+)?\s?G(?:B)?)\s*显存"),
+        # architecture
+        _p(
+            "architecture",
+            r"(?P<v>decoder[- ]only|decoder-style|causal decoder-only|encoder[- ]only|encoder[- ]decoder"
+            r"|mixture[- ]of[- ]experts|仅解码器|仅编码器|编码器-?解码器)",
+            trigger=r"(?i)decoder|encoder|mixture|解码器|编码器",
+        ),
+        _p("architecture", r"based on\s+(?P<v>General Language Model\s*\(GLM\))\s+(?:framework|architecture)"),
+        _p("architecture", r"基于\s*(?P<v>General Language Model\s*\(GLM\))\s*架构"),
+        # languages
+        _p(
+            "languages",
+            rf"(?:supports?|support for|bilingual|capable of|with a focus on|pretrained with|trained on|use in|(?:text"
+            rf"|data|corpus) in)\s+(?:both\s+)?(?:the\s+)?(?P<v>{LANGUAGE}(?:\s*(?:,|and"
+            rf"|&)\s*{LANGUAGE})*)(?:\s+(?:languages?|text|data))?",
+        ),
+        _p(
+            "languages",
+            rf"(?P<v>{LANGUAGE}(?:\s*(?:,|and)\s*{LANGUAGE})*)\s+language\s+only",
+            trigger=r"language\s+only",
+        ),
+        _p("languages", r"(?P<v>中英双语|中英|双语\s*[(（]\s*英语和中文\s*[)）])"),
+        # licences
+        _p(
+            "licence",
+            rf"(?:released|available|licensed|made available|distributed|provided)\b[^.;。]{{0,80}}?\bunder\s+(?:the\s+"
+            rf"|a\s+|an\s+)?(?:permissive\s+)?(?P<v>{LICENCE})",
+        ),
+        _p("licence", rf"(?:comply with|subject to|governed by)\s+(?:the\s+)?(?P<v>{LICENCE})"),
+        _p("licence", r"with\s+a\s+(?:fully\s+)?permissive\s+(?P<v>Apache)\s+license"),
+        _p("licence", rf"(?:weights?|weight diff)\s+(?:is|are)\s+(?:also\s+)?(?P<v>{LICENCE})"),
+        _p(
+            "licence",
+            r"(?:licensed|available|intended)\s+(?:and licensed\s+)?for\s+(?P<v>non-commercial(?:\s+use)?(?:\s+only)?"
+            r"|research(?:\s+use)?(?:\s+only)?)",
+        ),
+        _p("licence", r"(?P<v>for non-commercial use only|for research and learning only)"),
+    ]
+    return [_compile_slots(p) for p in patterns if p.attribute in ATTRIBUTES]
+
 
 # Where a model slot is expected: "@@M" becomes a named group matched against the mentions.
 _SLOT_RE = re.compile(r"(?P<m>[A-Za-z][A-Za-z0-9.+\-_]*(?:[ -]v?\d+(?:\.\d+)?)?(?: \d+(?:\.\d+)?[BbMm])?)")
@@ -2267,9 +2279,6 @@ def _compile_slots(pattern: Pattern) -> Pattern:
     filler = "" if leading else _FILLER
     source = pattern.regex.pattern.replace(MODEL_SLOT, filler + _SLOT_RE.pattern)
     return dataclasses.replace(pattern, regex=re.compile(source, pattern.regex.flags))
-
-
-_COMPILED = [_compile_slots(p) for p in _PATTERNS]
 
 
 def _mention_at(ctx: Context, start: int, end: int) -> Mention | None:
@@ -2335,7 +2344,7 @@ def prose_facts(ctx: Context) -> Iterator[Candidate]:
     prose = prose_view(ctx)
     sents = sentences(ctx, prose)
     starts = [s.start for s in sents]
-    for pattern in _COMPILED:
+    for pattern in extraction_patterns():
         if pattern.subject == "list" and not ctx.list_pairs:
             continue
         for m in _matches(pattern, prose):
