@@ -44,7 +44,7 @@ from ingest.store.config import StoreConfig
 from ingest.store.local import LocalStore
 
 if TYPE_CHECKING:
-    from ingest.facts import FactStore
+    from ingest.fact_store import FactStore
 
 FORMAT_VERSION = 3
 # Below this total size every load checks the files' hashes too (sha256 runs at ~1 GB/s).
@@ -589,7 +589,7 @@ class Index:
         """The model fact sheets of every document, built on first use (a few ms) and kept."""
         with self._facts_lock:
             if self._facts is None:
-                from ingest.facts import Fact, FactStore
+                from ingest.fact_store import Fact, FactStore
 
                 records = self.fact_records().values()
                 try:

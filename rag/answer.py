@@ -19,7 +19,7 @@ from rag.schema import Answer, Context, Passage, Turn
 from rag.weights import load_weights
 
 if TYPE_CHECKING:
-    from ingest.facts import FactStore
+    from ingest.fact_store import FactStore
     from rag.retrieve import HybridSearcher
     from rag.schema import Passage
     from rag.settings import RagSettings

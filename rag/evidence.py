@@ -22,7 +22,7 @@ from rag.weights import Weights
 
 if TYPE_CHECKING:
     from ingest.entities import Gazetteer
-    from ingest.facts import Fact, FactStore
+    from ingest.fact_store import Fact, FactStore
     from ingest.index import Index
     from rag.retrieve import CachedEncoder, HybridSearcher, Retrieval
 

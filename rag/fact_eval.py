@@ -21,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ingest.facts import Fact, FactStore, model_key
+from ingest.fact_store import Fact, FactStore
+from ingest.names import model_key
 
 TOLERANCE = 0.02
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ingest.facts import Fact, FactStore, ModelSheet
+    from ingest.fact_store import Fact, FactStore, ModelSheet
     from ingest.index import Index
 
 
@@ -37,7 +37,7 @@ class SourceNumbers:
 
 
 def attributes_of(requested: Sequence[str] | None) -> list[str]:
-    from ingest.facts import ATTRIBUTES
+    from ingest.fact_store import ATTRIBUTES
 
     if not requested:
         return list(ATTRIBUTES)

@@ -22,7 +22,7 @@ from rag.schema import Turn
 
 if TYPE_CHECKING:
     from ingest.entities import Gazetteer
-    from ingest.facts import FactStore
+    from ingest.fact_store import FactStore
     from ingest.index import Index
 
 # What each fact-store attribute is called in a question, in English and Chinese. General vocabulary
@@ -422,7 +422,7 @@ class QueryAnalyzer:
     def models_in(self, text: str) -> list[str]:
         """Models the text names. Organisations, hardware, datasets and methods the gazetteer also holds
         (Meta, GPU, LoRA) are the subject only when nothing else is named."""
-        from ingest.facts import is_stop
+        from ingest.names import is_stop
 
         found = [k for k in self.gazetteer.find(text) if not self.is_plain_word(k, text)]
         rest = text

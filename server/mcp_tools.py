@@ -29,7 +29,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ingest.facts import ATTRIBUTES
+from ingest.fact_store import ATTRIBUTES
 from ingest.index import IndexProblem
 from rag.facts import attributes_of
 from rag.schema import Turn

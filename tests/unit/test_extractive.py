@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.facts import Fact
+from ingest.fact_store import Fact
 from rag.evidence import Evidence, Scored
 from rag.extractive import Quotes, best_sentences, extractive_answer, fact_span, list_block, pick, render
 from rag.query import Query

@@ -7,20 +7,18 @@ import json
 import pytest
 
 from ingest.despin import despin
+from ingest.fact_store import ATTRIBUTES, Fact, FactStore
 from ingest.facts import (
-    ATTRIBUTES,
-    Fact,
-    FactStore,
     extract,
     extract_aliases,
     extract_facts,
-    model_key,
     normalize_context,
     normalize_count,
     normalize_date,
     normalize_licence,
     normalize_money,
 )
+from ingest.names import model_key
 from ingest.schema import Document
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.facts import Fact, FactStore, extract
+from ingest.fact_store import Fact, FactStore
+from ingest.facts import extract
 from ingest.pipeline import IngestReport, clean_documents, load_sources
 from ingest.schema import Document
 from ingest.settings import IngestSettings

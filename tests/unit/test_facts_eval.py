@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.facts import Fact, FactStore
+from ingest.fact_store import Fact, FactStore
 from rag.fact_eval import fact_matches, found, score_facts
 
 
