@@ -428,10 +428,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         build_file.write_text(json.dumps(result["build"], indent=1))
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
 
-    from ingest.embed import USEm3Embeddings
+    from ingest.embed import USEm3Encoder
     from ingest.index import Index
 
-    real_questions = USEm3Embeddings().encode(questions()[:30])
+    real_questions = USEm3Encoder().encode(questions()[:30])
     synthetic = SyntheticCorpus.from_index(Index(source)).query_vectors(args.queries)
     queries = np.vstack([synthetic, real_questions]).astype(np.float32)  # real ones last (see vector_study)
     kinds = [k for k in args.kinds.split(",") if k]

@@ -125,7 +125,7 @@ def side_by_side(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def bundled(workdir: Path, questions: list[str], quick: bool = False) -> dict[str, Any]:
     """Both stores on the bundled corpus (a copy in a folder, so one document can change)."""
     from corpus import CORPUS_DIR
-    from ingest.embed import USEm3Embeddings
+    from ingest.embed import USEm3Encoder
     from ingest.pipeline import run_ingest
     from ingest.settings import IngestSettings
 
@@ -140,7 +140,7 @@ def bundled(workdir: Path, questions: list[str], quick: bool = False) -> dict[st
         shutil.copytree(CORPUS_DIR, docs, ignore=shutil.ignore_patterns("*.json", "*.py", "__pycache__"))
     changed = docs / "raw" / "koala-blog.md" if not quick else docs / "koala-blog.md"
     original = changed.read_text(encoding="utf-8")
-    queries = USEm3Embeddings().encode(questions).astype(np.float32)
+    queries = USEm3Encoder().encode(questions).astype(np.float32)
     out: dict[str, Any] = {}
     for kind in ("faiss", "milvus"):
         changed.write_text(original, encoding="utf-8")

@@ -1,18 +1,30 @@
-"""Pluggable embedders behind LangChain's `Embeddings` interface.
+"""Pluggable embedders behind one small protocol (`Embedder`: a name and `encode`).
 
 `use-m3` (Universal Sentence Encoder Multilingual, numpy only) is the offline default;
 `st:<name or path>` loads any sentence-transformers model (torch, an optional extra).
-Both return L2-normalised float vectors, so inner product is cosine similarity.
+Both return L2-normalised float vectors, so inner product is cosine similarity. LangChain's
+`Embeddings` interface over them lives in `ingest.langchain_embed`: importing LangChain costs a
+twentieth of a cold `ask`, which never needs it.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+
+class Embedder(Protocol):
+    """What ingest and search need of an embedder."""
+
+    @property
+    def name(self) -> str: ...
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text."""
+        ...
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -20,7 +32,7 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-class USEm3Embeddings(BaseModel, Embeddings):
+class USEm3Encoder(BaseModel):
     """Universal Sentence Encoder Multilingual v3 (16 languages, 512 dimensions), offline."""
 
     model_config = ConfigDict(extra="forbid")
@@ -52,14 +64,8 @@ class USEm3Embeddings(BaseModel, Embeddings):
                 parts.append(np.asarray(encoder.encode(texts[i : i + self.batch_size]), dtype=np.float32))
         return _normalise(np.vstack(parts)).astype(np.float32)
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.encode(list(texts)).tolist()
 
-    def embed_query(self, text: str) -> list[float]:
-        return self.encode([text])[0].tolist()
-
-
-class SentenceTransformerEmbeddings(BaseModel, Embeddings):
+class SentenceTransformerEncoder(BaseModel):
     """Any sentence-transformers model by hub name or local path (needs the `st` extra)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -105,20 +111,14 @@ class SentenceTransformerEmbeddings(BaseModel, Embeddings):
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get_dim())
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.encode(list(texts)).tolist()
 
-    def embed_query(self, text: str) -> list[float]:
-        return self.encode([text])[0].tolist()
-
-
-AtlasEmbedder = USEm3Embeddings | SentenceTransformerEmbeddings
+AtlasEmbedder = USEm3Encoder | SentenceTransformerEncoder
 
 
 def make_embedder(spec: str, batch_size: int = 64, threads: int | None = None) -> AtlasEmbedder:
     """'use-m3' or 'st:<model name or path>'; `threads` bounds the numpy encoder (one per Ray actor)."""
     if spec == "use-m3":
-        return USEm3Embeddings(batch_size=batch_size, **({"threads": threads} if threads else {}))
+        return USEm3Encoder(batch_size=batch_size, **({"threads": threads} if threads else {}))
     if spec.startswith("st:") and len(spec) > 3:
-        return SentenceTransformerEmbeddings(model_name=spec[3:], batch_size=batch_size)
+        return SentenceTransformerEncoder(model_name=spec[3:], batch_size=batch_size)
     raise ValueError(f"Unknown embedder '{spec}': use 'use-m3' or 'st:<sentence-transformers model or path>'.")

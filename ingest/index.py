@@ -36,6 +36,7 @@ from ingest.ann import AnnConfig, AnnSpec, build, choose, configure, single_thre
 from ingest.bm25 import BM25Builder
 from ingest.entities import Gazetteer
 from ingest.errors import MissingDependency
+from ingest.lexicon import Lexicon, write_lexicon
 from ingest.locks import READERS_LOCK, ReaderLease, lease_current, remove_unused
 from ingest.postings import Postings, PostingsBuilder
 from ingest.schema import Chunk, Document
@@ -46,7 +47,7 @@ from ingest.store.local import LocalStore
 if TYPE_CHECKING:
     from ingest.fact_store import FactStore
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: the lexicon is a table of store.sqlite
 # Below this total size every load checks the files' hashes too (sha256 runs at ~1 GB/s).
 HASH_AT_LOAD_MAX_BYTES = 256 * 1024 * 1024
 REBUILD_HINT = "Rebuild it with: llm-atlas ingest --index {dir}"
@@ -228,6 +229,7 @@ class IndexWriter:
         tmp = self.tmp
         started = time.perf_counter()
         self.db.executescript(SCHEMA_INDEXES)
+        write_lexicon(self.db, lexicon or {})
         self.db.commit()
         self.db.close()
         self.timings["sqlite_index"] = time.perf_counter() - started
@@ -253,9 +255,6 @@ class IndexWriter:
 
         (tmp / "gazetteer.json").write_text(json.dumps(gazetteer.to_json(), ensure_ascii=False), encoding="utf-8")
         (tmp / "facts.json").write_text(json.dumps({"documents": facts or {}}, ensure_ascii=False), encoding="utf-8")
-        (tmp / "lexicon.json").write_text(
-            json.dumps(lexicon or {"en2zh": {}, "zh2en": {}}, ensure_ascii=False), encoding="utf-8"
-        )
         (tmp / READERS_LOCK).touch()
         full_manifest = {
             **manifest,
@@ -514,11 +513,10 @@ class Index:
             # term statistics (and the Milvus store its query-side idf).
             self.bm25 = bm25s.BM25.load(str(version / "bm25"), show_progress=False, verbosity=0)
             self.gazetteer = Gazetteer.from_json(json.loads((version / "gazetteer.json").read_text("utf-8")))
-            self.lexicon = json.loads((version / "lexicon.json").read_text("utf-8"))
-            if not all(isinstance(self.lexicon.get(side), dict) for side in ("en2zh", "zh2en")):
-                raise ValueError("lexicon.json lacks its en2zh / zh2en tables")
             self.db_path = version / "store.sqlite"
             self._local = threading.local()
+            me = weakref.proxy(self)  # no reference cycle: a dropped index is freed at once
+            self.lexicon = Lexicon(lambda: me._db())
             self.languages = self._load_languages(version)
             self.postings = Postings(version) if Postings.exists(version) else None
             # Open the store now, so a damaged one is reported here with the rebuild hint.
@@ -526,6 +524,7 @@ class Index:
             if verify and db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("quick_check found damaged pages")
             db.execute("SELECT row FROM chunks ORDER BY row DESC LIMIT 1").fetchone()
+            self.lexicon.check()
         except Exception as exc:  # bm25s and sqlite raise many types on damaged files
             raise IndexCorrupt(f"Index at {version} is damaged ({exc.__class__.__name__}: {exc}). " + hint) from exc
         if self.manifest.get("chunks") != len(self.languages):

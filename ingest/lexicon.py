@@ -12,7 +12,9 @@ are dropped: "model" is 模型 here, not 典型 (typical), "base" 基础, not �
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -150,3 +152,68 @@ def build_lexicon(
         if kept:
             out_zh2en[zh] = kept[:per_term]
     return {"en2zh": out_en2zh, "zh2en": out_zh2en}
+
+
+# The index keeps the lexicon as a table of its SQLite store, read one word at a time: it holds a sense
+# list for some 25k Chinese headwords, and building that dict on every index load was a twentieth of a
+# cold `ask`.
+LEXICON_SCHEMA = "CREATE TABLE lexicon (side TEXT, key TEXT, senses TEXT, PRIMARY KEY (side, key)) WITHOUT ROWID"
+SIDES = ("en2zh", "zh2en")
+
+
+def write_lexicon(db: sqlite3.Connection, lexicon: Mapping[str, Mapping[str, list[str]]]) -> None:
+    """Store `build_lexicon`'s tables in the index's database (words without senses are left out)."""
+    db.execute(LEXICON_SCHEMA)
+    db.executemany(
+        "INSERT INTO lexicon VALUES (?, ?, ?)",
+        (
+            (side, key, json.dumps(senses, ensure_ascii=False))
+            for side in SIDES
+            for key, senses in lexicon.get(side, {}).items()
+            if senses
+        ),
+    )
+
+
+class Lexicon:
+    """The lexicon of an index: a word's senses in the other language, looked up as asked (and kept)."""
+
+    CACHE_MAX = 100_000  # a long-running server meets endless new words
+
+    def __init__(self, connection: Callable[[], sqlite3.Connection]):
+        self._connection = connection
+        self._senses: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    def _lookup(self, side: str, key: str) -> list[str]:
+        found = self._senses.get((side, key))
+        if found is None:
+            row = (
+                self._connection()
+                .execute("SELECT senses FROM lexicon WHERE side = ? AND key = ?", (side, key))
+                .fetchone()
+            )
+            found = tuple(json.loads(row[0])) if row else ()
+            if len(self._senses) > self.CACHE_MAX:
+                self._senses.clear()
+            self._senses[(side, key)] = found
+        return list(found)
+
+    def to_chinese(self, english: str) -> list[str]:
+        """Chinese terms for an English key (stemmed words, space-separated: "train", "base model")."""
+        return self._lookup("en2zh", english)
+
+    def to_english(self, chinese: str) -> list[str]:
+        """English keys for a Chinese word."""
+        return self._lookup("zh2en", chinese)
+
+    def english_words(self, prefix: str) -> list[str]:
+        """The one-word English keys starting with `prefix`, sorted."""
+        rows = self._connection().execute(
+            "SELECT key FROM lexicon WHERE side = 'en2zh' AND key >= ? AND key < ? ORDER BY key",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return [key for (key,) in rows if " " not in key]
+
+    def check(self) -> None:
+        """Raise sqlite3.Error when the table is missing (a damaged or foreign store)."""
+        self._connection().execute("SELECT side FROM lexicon LIMIT 1").fetchall()

@@ -7,7 +7,6 @@ tokenises the question or looks for model names again.
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
 from collections.abc import Collection, Sequence
@@ -488,44 +487,34 @@ class QueryAnalyzer:
         questions from loading the Chinese segmenter."""
         return [word] if self.index.has_term(word) else tokenize(word)
 
-    @cached_property
-    def _english_keys(self) -> list[str]:
-        """The lexicon's one-word English keys, sorted: for finding a stem's other forms."""
-        return sorted(k for k in self.lexicon.get("en2zh", {}) if " " not in k)
-
     def stem_variants(self, stem: str) -> list[str]:
         """The lexicon keys that are other forms of one word: the stemmer makes "modifications"
         "modif" but "modify" "modifi", so a question's noun would miss its verb's translations."""
         if len(stem) < 5:
             return []
-        keys = self._english_keys
-        at = bisect.bisect_left(keys, stem[:5])
-        out = []
-        while at < len(keys) and keys[at].startswith(stem[:5]):
-            key = keys[at]
-            if key != stem and (key.startswith(stem) or stem.startswith(key)) and abs(len(key) - len(stem)) <= 2:
-                out.append(key)
-            at += 1
-        return out
+        return [
+            key
+            for key in self.lexicon.english_words(stem[:5])
+            if key != stem and (key.startswith(stem) or stem.startswith(key)) and abs(len(key) - len(stem)) <= 2
+        ]
 
     def translations(self, tokens: Sequence[str]) -> dict[str, list[str]]:
         """Each token's translations into the other language (as index tokens)."""
         names = self.gazetteer.names
         out: dict[str, list[str]] = {t: [] for t in tokens}
         en = [t for t in tokens if not CJK_RE.match(t) and t not in names]
-        en2zh, zh2en = self.lexicon.get("en2zh", {}), self.lexicon.get("zh2en", {})
         for i, t in enumerate(en):
             keys = [t] + ([f"{t} {en[i + 1]}"] if i + 1 < len(en) else [])
-            if t not in en2zh:
+            if not self.lexicon.to_chinese(t):
                 keys += self.stem_variants(t)
             for key in keys:
-                for zh in en2zh.get(key, []):
+                for zh in self.lexicon.to_chinese(key):
                     out[t].extend(self.as_tokens(zh))
                     if " " in key:
                         out.setdefault(en[i + 1], []).extend(self.as_tokens(zh))
         for t in tokens:
             if CJK_RE.match(t):
-                for key in zh2en.get(t, []):
+                for key in self.lexicon.to_english(t):
                     out[t].extend(key.split())
         return {t: list(dict.fromkeys(alts)) for t, alts in out.items()}
 

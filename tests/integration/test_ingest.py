@@ -43,10 +43,13 @@ def test_bundled_index_contents(bundled_index: Path) -> None:
         doc = index.document(rec["doc_id"])
         assert doc["text"][rec["start"] : rec["end"]] == rec["text"]
     assert {"vicuna", "alpaca", "chatglm6b", "belle"} <= set(index.gazetteer.names)
-    assert "训练" in index.lexicon["en2zh"]["train"]
+    assert "训练" in index.lexicon.to_chinese("train") and "train" in index.lexicon.to_english("训练")
     # Dictionary senses the corpus hardly uses are pruned: "model" is 模型 here, not 典型 (typical).
-    assert index.lexicon["en2zh"]["model"][0] == "模型" and "典型" not in index.lexicon["en2zh"]["model"]
-    assert "底子" not in index.lexicon["en2zh"]["base"]
+    assert index.lexicon.to_chinese("model")[0] == "模型" and "典型" not in index.lexicon.to_chinese("model")
+    assert "底子" not in index.lexicon.to_chinese("base")
+    assert index.lexicon.to_chinese("zorblaxian") == []  # a word it lacks has no senses
+    words = index.lexicon.english_words("train")
+    assert "train" in words and words == sorted(words) and all(w.startswith("train") and " " not in w for w in words)
     # Nothing in the index is a pickle.
     for path in Path(bundled_index, "current").resolve().rglob("*"):
         if path.suffix == ".npy":
@@ -79,7 +82,7 @@ def test_incremental_ingest(tmp_path: Path) -> None:
     rows = [r for r in range(len(index)) if "314B parameters" in index.chunks([r])[0]["text"]]
     assert rows
     # Reused vectors are the vectors the embedder gives for the same text.
-    from ingest.embed import USEm3Embeddings
+    from ingest.embed import USEm3Encoder
 
     rec = index.chunks([0])[0]
     doc_title = index.document(rec["doc_id"])["title"]
@@ -89,7 +92,7 @@ def test_incremental_ingest(tmp_path: Path) -> None:
         + ([rec["context"]] if rec["context"] else [])
         + [rec["text"]]
     )
-    fresh = USEm3Embeddings().encode([text])[0]
+    fresh = USEm3Encoder().encode([text])[0]
     assert float(fresh @ index.vectors()[0]) > 0.99
 
 

@@ -68,6 +68,14 @@ def garble_middle(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def drop_table(path: Path, table: str) -> None:
+    """A store that lacks one of its tables (its size kept, as a VACUUM-less DROP leaves it)."""
+    db = sqlite3.connect(path)
+    db.execute(f"DROP TABLE {table}")
+    db.commit()
+    db.close()
+
+
 def garble_sqlite_pages(path: Path) -> None:
     data = bytearray(path.read_bytes())
     page = 4096
@@ -81,8 +89,7 @@ CORRUPTIONS: dict[str, Callable[[Path], None]] = {
     "sqlite truncated": lambda v: (v / "store.sqlite").write_bytes((v / "store.sqlite").read_bytes()[:5000]),
     "manifest holds a list": lambda v: (v / "manifest.json").write_text("[1, 2, 3]"),
     "manifest not json": lambda v: (v / "manifest.json").write_text("{not json"),
-    "lexicon emptied": lambda v: (v / "lexicon.json").write_text(""),
-    "lexicon an empty object": lambda v: (v / "lexicon.json").write_text("{}"),
+    "lexicon table dropped": lambda v: drop_table(v / "store.sqlite", "lexicon"),
     "random bytes inside vectors.faiss": lambda v: garble_middle(v / "vectors.faiss"),
     "vectors.npy deleted": lambda v: (v / "vectors.npy").unlink(),
     "languages.npy garbled": lambda v: garble_middle(v / "languages.npy"),
@@ -194,7 +201,7 @@ def test_atlas_follows_a_new_version(built: tuple[Path, Path], tmp_path: Path) -
     # A damaged newer version is not switched to: the working one keeps answering.
     (extra / "quibble.md").write_text(NEW_DOC.replace("Zorblax", "Quibble"), encoding="utf-8")
     assert not run_ingest([str(extra)], IngestSettings(), index_dir, add=True).up_to_date
-    (version_of(index_dir) / "lexicon.json").write_text("")
+    (version_of(index_dir) / "gazetteer.json").write_text("")
     assert atlas.ask("What was Zorblax-7B trained on?").answered
     assert atlas.health()["version"] == after["version"] and "damaged" in atlas.health()["problem"]
 

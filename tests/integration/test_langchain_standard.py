@@ -8,7 +8,7 @@ import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests, RetrieversIntegrationTests
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 
-from ingest.embed import SentenceTransformerEmbeddings, USEm3Embeddings
+from ingest.langchain_embed import SentenceTransformerEmbeddings, USEm3Embeddings
 from rag.retriever import AtlasRetriever
 
 

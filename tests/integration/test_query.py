@@ -124,7 +124,7 @@ def test_a_model_the_corpus_writes_in_lower_case_is_named_so(analyzer: QueryAnal
 
 def test_a_word_finds_the_translations_of_its_other_forms(analyzer: QueryAnalyzer) -> None:
     # The stemmer makes "modifications" "modif" and "modify" "modifi"; the dictionary has the verb.
-    assert "modif" not in analyzer.lexicon["en2zh"] and "修改" in analyzer.lexicon["en2zh"]["modifi"]
+    assert not analyzer.lexicon.to_chinese("modif") and "修改" in analyzer.lexicon.to_chinese("modifi")
     concepts = analyzer.analyse("Which modifications did the team apply to Orca-9?").concepts
     assert any("modif" in options and "修改" in options for options, _ in concepts)
     assert analyzer.stem_variants("modif") == ["modifi"]
