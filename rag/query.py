@@ -31,8 +31,11 @@ ATTRIBUTE_CUES: dict[str, re.Pattern[str]] = {
     for name, pattern in {
         "developer": r"\b(who (built|made|developed|created|released|trained|open[- ]sourced)|develop(er|ed) by|"
         r"creators?|which (company|organi[sz]ation|lab))\b|谁(开发|发布|训练|推出|开源)|开发者|哪家|由谁",
-        "release_date": r"\b(release date|when was .* (released|launched|announced|published)|launch(ed)?|"
-        r"announced)\b|发布时间|什么时候(发布|推出|公布)|何时(发布|推出)|哪一年(发布|推出)",
+        # A launch or an announcement asks its date only with a time question ("When did X launch?"); "the
+        # launch party", "what X announced" do not.
+        "release_date": r"\b(release date|launch date|(when|what year|which year|what month|which month)\b.*"
+        r"\b(released|launch(ed)?|announced|published|unveiled))\b|发布时间|什么时候(发布|推出|公布)|何时(发布|推出)"
+        r"|哪一年(发布|推出)",
         "parameters": r"\b(parameters?|params|how (big|large) is)\b"
         r"|(?<!vocabulary )(?<!batch )(?<!context )(?<!window )(?<!hidden )\bsizes?\b|参数|规模|尺寸",
         "base_model": r"\b(base model|based on|built on|fine-?tuned from|derived from|backbone)\b|"

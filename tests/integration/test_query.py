@@ -220,3 +220,11 @@ def test_what_a_count_phrase_modifies_asks_for_no_attribute(analyzer: QueryAnaly
         assert [question[lo:hi] for c in query.counted for lo, hi in c.modifiers] == modifiers
     both = analyzer.analyse("Which TPUs trained Gopher, and how many TPU hours did that take?")
     assert "training_hardware" in both.attributes and [c.modifiers for c in both.counted] != [()]
+
+
+def test_a_launch_asks_its_date_only_with_a_time_question(analyzer: QueryAnalyzer) -> None:
+    assert "release_date" in analyzer.analyse("When did Falcon 180B launch?").attributes
+    assert "release_date" in analyzer.analyse("In which month was Falcon 180B announced?").attributes
+    assert "release_date" in analyzer.analyse("What is the release date of Falcon 180B?").attributes
+    assert "release_date" not in analyzer.analyse("Which band played at the Falcon 180B launch?").attributes
+    assert "release_date" not in analyzer.analyse("What did TII announce alongside Falcon 180B?").attributes
