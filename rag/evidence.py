@@ -311,6 +311,8 @@ CONTINUE_CHARS = 400  # how far past its chunk a cut sentence may run
 LIST_CHARS = 1600  # and a cut list
 SENTENCE_END_RE = re.compile(r"[。！？!?](?=\s|$)|\.(?=\s)|\n[ \t]*\n")
 ITEM_LINE_RE = re.compile(r"^\s*([-*+•]|\d{1,3}[.)、])\s")
+# A table's row: a table after "... the following token counts:" is the list the sentence introduces.
+TABLE_LINE_RE = re.compile(r"^\s*\|.*\|\s*$")
 
 
 ROSTER_PASSAGES = 2  # of a list question's passages, the first this many may be widened to their section
@@ -453,7 +455,7 @@ def list_tail(following: str) -> str:
     taken, offset, open_line = 0, 0, True  # the chunk ended inside a sentence or at its list's colon
     for i, line in enumerate(following.split("\n")):
         stripped = line.strip()
-        if stripped and (ITEM_LINE_RE.match(line) or open_line or stripped[:1].islower()):
+        if stripped and (ITEM_LINE_RE.match(line) or TABLE_LINE_RE.match(line) or open_line or stripped[:1].islower()):
             taken = offset + len(line)
             open_line = stripped[-1] not in "。！？!?.；;:："
         elif stripped:

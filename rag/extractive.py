@@ -285,6 +285,8 @@ def list_block(sentence: Sentence) -> list[Sentence]:
         return [sentence]
     if introduces(sentence) and at + 1 < len(items):  # "...包括:" - what it introduces, not the list it is in
         lo, intro = at + 1, [sentence]
+        while lo < len(items) and items[lo].is_table_header:
+            lo += 1  # "... the following token counts:" and a table: its rows are the items, each with its header
     elif is_item(sentence):
         lo = at
         while lo > 0 and is_item(items[lo - 1]):

@@ -260,3 +260,25 @@ def test_a_section_runs_to_the_next_heading_of_its_level_or_above() -> None:
         ("## Datasets", 3, "**Gamma** is three."),
         ("# Orca-9", 4, "**Delta** is no dataset."),
     }
+
+
+def test_a_table_a_sentence_introduces_is_its_list() -> None:
+    """'... the following token counts:', a blank line and a table: the passage runs on through the table,
+    and the sentence brings the table's rows (not its header) as the items it introduces."""
+    from rag.evidence import continued
+
+    doc = (
+        "Zebra-Data holds three sources, with the following token counts:\n\n"
+        "| Source | Tokens |\n|---|---|\n| Web | 800 Billion |\n| Code | 60 Billion |\n| Total | 1 Trillion |\n\n"
+        "## Setup\n\nInstall it."
+    )
+    head = passage(doc[: doc.index("\n")])
+    whole = continued(head, {"d": doc}, None)  # type: ignore[arg-type]  # the document is at hand
+    assert whole.text.endswith("| Total | 1 Trillion |") and doc[whole.start : whole.end] == whole.text
+    intro = split_sentences(whole)[0]
+    assert intro.text.endswith("token counts:")
+    assert [s.text for s in list_block(intro)[1:]] == [
+        "| Web | 800 Billion |",
+        "| Code | 60 Billion |",
+        "| Total | 1 Trillion |",
+    ]
