@@ -112,10 +112,7 @@ class SentenceTransformerEncoder(BaseModel):
         return int(get_dim())
 
 
-AtlasEmbedder = USEm3Encoder | SentenceTransformerEncoder
-
-
-def make_embedder(spec: str, batch_size: int = 64, threads: int | None = None) -> AtlasEmbedder:
+def make_embedder(spec: str, batch_size: int = 64, threads: int | None = None) -> Embedder:
     """'use-m3' or 'st:<model name or path>'; `threads` bounds the numpy encoder (one per Ray actor)."""
     if spec == "use-m3":
         return USEm3Encoder(batch_size=batch_size, **({"threads": threads} if threads else {}))

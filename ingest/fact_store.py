@@ -21,12 +21,9 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ingest.names import alias_table, ancestors, model_key, variant_root
-
-if TYPE_CHECKING:
-    from ingest.schema import Document
 
 ATTRIBUTES = (
     "developer",
@@ -188,19 +185,6 @@ class FactStore:
             self._parents[key] = chain
             for a in chain:
                 self._children[a].add(key)
-
-    @classmethod
-    def build(cls, documents: Iterable[Document]) -> FactStore:
-        """Extract every document's facts and gather them (ingest stores the result as JSON)."""
-        from ingest.facts import extract
-
-        facts: list[Fact] = []
-        aliases: list[tuple[str, str]] = []
-        for doc in documents:
-            doc_facts, doc_aliases = extract(doc)
-            facts += doc_facts
-            aliases += doc_aliases
-        return cls(facts, aliases)
 
     @property
     def facts(self) -> list[Fact]:

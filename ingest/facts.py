@@ -29,13 +29,13 @@ import bisect
 import dataclasses
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 from ingest.despin import despin
 from ingest.entities import COMMON_WORDS
-from ingest.fact_store import ATTRIBUTES, Fact, Normalized
+from ingest.fact_store import ATTRIBUTES, Fact, FactStore, Normalized
 from ingest.names import NOT_MODELS, alias_table, is_stop, model_key, word_set
 from ingest.schema import Document
 
@@ -2507,3 +2507,15 @@ def _aliases(ctx: Context) -> list[tuple[str, str]]:
             if pair not in pairs:
                 pairs.append(pair)
     return pairs
+
+
+def build_fact_store(documents: Iterable[Document]) -> FactStore:
+    """Extract every document's facts and gather them in a store (ingest keeps the records instead, to
+    re-extract only changed documents)."""
+    facts: list[Fact] = []
+    aliases: list[tuple[str, str]] = []
+    for doc in documents:
+        doc_facts, doc_aliases = extract(doc)
+        facts += doc_facts
+        aliases += doc_aliases
+    return FactStore(facts, aliases)

@@ -176,23 +176,22 @@ def write_lexicon(db: sqlite3.Connection, lexicon: Mapping[str, Mapping[str, lis
 
 
 class Lexicon:
-    """The lexicon of an index: a word's senses in the other language, looked up as asked (and kept)."""
+    """The lexicon of an index: a word's senses in the other language, looked up as asked (and kept).
+    `read` runs a query on the index's store (reporting damage as the index does); it holds no reference
+    to the index, so a Lexicon outlived by its index raises on use."""
 
     CACHE_MAX = 100_000  # a long-running server meets endless new words
 
-    def __init__(self, connection: Callable[[], sqlite3.Connection]):
-        self._connection = connection
+    def __init__(self, read: Callable[[str, tuple[str, ...]], list]):
+        self._read = read
         self._senses: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._words: dict[str, tuple[str, ...]] = {}
 
     def _lookup(self, side: str, key: str) -> list[str]:
         found = self._senses.get((side, key))
         if found is None:
-            row = (
-                self._connection()
-                .execute("SELECT senses FROM lexicon WHERE side = ? AND key = ?", (side, key))
-                .fetchone()
-            )
-            found = tuple(json.loads(row[0])) if row else ()
+            rows = self._read("SELECT senses FROM lexicon WHERE side = ? AND key = ?", (side, key))
+            found = tuple(json.loads(rows[0][0])) if rows else ()
             if len(self._senses) > self.CACHE_MAX:
                 self._senses.clear()
             self._senses[(side, key)] = found
@@ -208,12 +207,14 @@ class Lexicon:
 
     def english_words(self, prefix: str) -> list[str]:
         """The one-word English keys starting with `prefix`, sorted."""
-        rows = self._connection().execute(
-            "SELECT key FROM lexicon WHERE side = 'en2zh' AND key >= ? AND key < ? ORDER BY key",
-            (prefix, prefix + "\U0010ffff"),
-        )
-        return [key for (key,) in rows if " " not in key]
-
-    def check(self) -> None:
-        """Raise sqlite3.Error when the table is missing (a damaged or foreign store)."""
-        self._connection().execute("SELECT side FROM lexicon LIMIT 1").fetchall()
+        found = self._words.get(prefix)
+        if found is None:
+            rows = self._read(
+                "SELECT key FROM lexicon WHERE side = 'en2zh' AND key >= ? AND key < ? ORDER BY key",
+                (prefix, prefix + "\U0010ffff"),
+            )
+            found = tuple(key for (key,) in rows if " " not in key)
+            if len(self._words) > self.CACHE_MAX:
+                self._words.clear()
+            self._words[prefix] = found
+        return list(found)

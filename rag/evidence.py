@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ingest.chunk import detect_language
+from ingest.chunk import TABLE_RE, detect_language
 from ingest.entities import family_key
 from ingest.tokenize import CJK_RE, TermSet, is_stop_word, term_set, tokenize
 from rag.query import Counted, Query, concept_share, named_attributes
@@ -311,8 +311,6 @@ CONTINUE_CHARS = 400  # how far past its chunk a cut sentence may run
 LIST_CHARS = 1600  # and a cut list
 SENTENCE_END_RE = re.compile(r"[。！？!?](?=\s|$)|\.(?=\s)|\n[ \t]*\n")
 ITEM_LINE_RE = re.compile(r"^\s*([-*+•]|\d{1,3}[.)、])\s")
-# A table's row: a table after "... the following token counts:" is the list the sentence introduces.
-TABLE_LINE_RE = re.compile(r"^\s*\|.*\|\s*$")
 
 
 ROSTER_PASSAGES = 2  # of a list question's passages, the first this many may be widened to their section
@@ -451,13 +449,19 @@ def roster_items(sentences: Sequence[Scored], sections: Sequence[Passage]) -> li
 def list_tail(following: str) -> str:
     """The rest of a list: its item lines and the lines that continue them (wrapped: the line before
     ends mid-sentence, or this one goes on in lower case), up to the first line that is neither (a blank
-    line is allowed between items)."""
+    line is allowed between items). A table where the list starts ("... the following token counts:"
+    and a table) is the list: its rows, and nothing after them."""
     taken, offset, open_line = 0, 0, True  # the chunk ended inside a sentence or at its list's colon
+    in_table = False
     for i, line in enumerate(following.split("\n")):
         stripped = line.strip()
-        if stripped and (ITEM_LINE_RE.match(line) or TABLE_LINE_RE.match(line) or open_line or stripped[:1].islower()):
+        table_row = bool(TABLE_RE.match(line)) and (taken == 0 or in_table)
+        if in_table and stripped and not table_row:
+            break  # the table ended the list
+        if stripped and (table_row or ITEM_LINE_RE.match(line) or open_line or stripped[:1].islower()):
             taken = offset + len(line)
-            open_line = stripped[-1] not in "。！？!?.；;:："
+            in_table = table_row
+            open_line = not table_row and stripped[-1] not in "。！？!?.；;:："
         elif stripped:
             break
         elif i > 0:
@@ -490,7 +494,7 @@ CLAUSE_RE = re.compile(r"[,，;；。、]\s*")
 # What counted hardware is for: "two GPUs for inference" does not say how many it was trained on.
 PURPOSE_RES = {
     "training": re.compile(r"\b(train\w*|pre-?train\w*|fine-?tun\w*|finetun\w*)\b|训练|微调", re.IGNORECASE),
-    "inference": re.compile(r"\b(inference|serv(e|es|ing)|deploy\w*)\b|推理|部署", re.IGNORECASE),
+    "inference": re.compile(r"\b(inferenc\w*|serv(e|es|ed|ing|ers?)|deploy\w*)\b|推理|部署", re.IGNORECASE),
 }
 
 
@@ -547,19 +551,21 @@ def counts_stated(evidence: Evidence, about: Sequence[Scored]) -> float:
     if not counted:
         return 1.0
     found = {h.attribute for h in evidence.facts if h.facts}
+    clauses = [(c, s.sentence.text) for s in about for c in CLAUSE_RE.split(s.sentence.text) if NUMBER_RE.search(c)]
     asked_for = purposes(evidence.query.question)
-    clauses = [
-        clause
-        for s in about
-        for clause in CLAUSE_RE.split(s.sentence.text)
-        # A count for another purpose than the one asked is no answer (the sentence's, or its clause's).
-        if NUMBER_RE.search(clause)
-        and not (asked_for and (said := purposes(clause) or purposes(s.sentence.text)) and not said & asked_for)
-    ]
+
+    def for_the_purpose(clause: str, sentence: str) -> bool:
+        """Hardware counted for what the question asks: the clause's purpose, else its sentence's."""
+        said = purposes(clause) or purposes(sentence)
+        return not (asked_for and said and not said & asked_for)
 
     def stated(c: Counted) -> bool:
         forms = c.options | {o[:-1] for o in c.options if o.endswith("s")} | {o + "s" for o in c.options}
-        return bool(found & set(c.attributes)) or any(counts_in(clause, forms, c.head) for clause in clauses)
+        hardware = "training_hardware" in c.attributes
+        return bool(found & set(c.attributes)) or any(
+            counts_in(clause, forms, c.head) and (not hardware or for_the_purpose(clause, sentence))
+            for clause, sentence in clauses
+        )
 
     return sum(stated(c) for c in counted) / len(counted)
 

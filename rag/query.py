@@ -34,8 +34,8 @@ ATTRIBUTE_CUES: dict[str, re.Pattern[str]] = {
         # A launch or an announcement asks its date only with a time question ("When did X launch?"); "the
         # launch party", "what X announced" do not.
         "release_date": r"\b(release date|launch date|(when|what year|which year|what month|which month)\b.*"
-        r"\b(released|launch(ed)?|announced|published|unveiled))\b|发布时间|什么时候(发布|推出|公布)|何时(发布|推出)"
-        r"|哪一年(发布|推出)",
+        r"\b(releas(e|es|ed)|(?<!the )(?<!a )launch(es|ed)?|announc(e|es|ed)|publish(es|ed)?|unveil(s|ed)?))\b"
+        r"|发布时间|什么时候(发布|推出|公布)|何时(发布|推出)|哪一年(发布|推出)",
         "parameters": r"\b(parameters?|params|how (big|large) is)\b"
         r"|(?<!vocabulary )(?<!batch )(?<!context )(?<!window )(?<!hidden )\bsizes?\b|参数|规模|尺寸",
         "base_model": r"\b(base model|based on|built on|fine-?tuned from|derived from|backbone)\b|"
@@ -139,9 +139,11 @@ def english_count_phrase(
     word with a concept, before the first function word or verb ("GPU memory does" -> memory, "A100 GPUs
     trained" -> GPUs). An English compound's last noun is what is counted; the words beside it only say
     which, and are its modifiers."""
-    window = question[start : start + 40]
     words = []
-    for word in re.finditer(r"\S+", re.split(r"[,;?.!]", window)[0]):
+    # Words that start within 40 characters of the cue, read whole, up to the clause's end.
+    for word in re.finditer(r"\S+", re.split(r"[,;?.!]", question[start:])[0]):
+        if word.start() >= 40:
+            break
         # A function word, Chinese, or a verb's past form after the noun ("GPUs trained ...").
         text = word.group()
         if is_stop_word(text) or CJK_RE.search(text) or (words and text.lower().endswith("ed")):
@@ -186,7 +188,8 @@ def chinese_count_phrase(
 def counted_concepts(question: str, concepts: Sequence[tuple[frozenset[str], float]]) -> list[Counted]:
     """For each "how many X" / "多少X" in the question, the concept X with the fact-store attributes that
     count it: the head names the attribute ("how many TPU hours" asks no hardware, "how much GPU memory"
-    memory). An English word after the cue is read as an English phrase, anything else as Chinese."""
+    memory). The words after the cue are read as an English phrase first, and as Chinese when no English
+    word there has a concept ("多少 GPU 显存" is read as English up to its Chinese, "多少块 GPU" as Chinese)."""
     counted: list[Counted] = []
     for cue in COUNT_CUE_RE.finditer(question):
         phrase = english_count_phrase(question, cue.end(), concepts) or chinese_count_phrase(

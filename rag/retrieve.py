@@ -20,6 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ingest.embed import Embedder
 from ingest.entities import family_key
 from ingest.index import Index
 from ingest.store import ChunkStore, Hits
@@ -88,7 +89,7 @@ class Candidates:
 class CachedEncoder:
     """Embeds texts, reusing vectors of texts seen before: top passages recur across questions."""
 
-    def __init__(self, embedder, capacity: int = 50_000):
+    def __init__(self, embedder: Embedder, capacity: int = 50_000):
         self.embedder = embedder
         self.capacity = capacity
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # text -> vector, LRU
@@ -111,7 +112,7 @@ class CachedEncoder:
 
 
 class HybridSearcher:
-    def __init__(self, index: Index, embedder, weights: RetrievalWeights | None = None):
+    def __init__(self, index: Index, embedder: Embedder, weights: RetrievalWeights | None = None):
         self.index = index
         self.embedder = embedder
         self.encoder = CachedEncoder(embedder)

@@ -98,6 +98,18 @@ CORRUPTIONS: dict[str, Callable[[Path], None]] = {
 }
 
 
+def test_a_store_without_its_lexicon_is_damage_even_unhashed(
+    built: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the size where files are hashed on load, the open itself finds the missing lexicon table."""
+    _, source = built
+    index_dir = copy_index(source, tmp_path / "index")
+    drop_table(version_of(index_dir) / "store.sqlite", "lexicon")
+    monkeypatch.setattr(index_module, "HASH_AT_LOAD_MAX_BYTES", 0)
+    with pytest.raises(IndexCorrupt, match="lexicon"):
+        Index(index_dir, embedder_name="use-m3")
+
+
 @pytest.mark.parametrize("damage", list(CORRUPTIONS))
 def test_damage_is_reported_and_ingest_repairs_it(built: tuple[Path, Path], tmp_path: Path, damage: str) -> None:
     corpus, source = built

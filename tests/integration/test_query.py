@@ -218,6 +218,9 @@ def test_what_a_count_phrase_modifies_asks_for_no_attribute(analyzer: QueryAnaly
     ]:
         query = analyzer.analyse(question)
         assert [question[lo:hi] for c in query.counted for lo, hi in c.modifiers] == modifiers
+    # A word that runs past the 40 characters after the cue is read whole.
+    long = "How many tokens Falcon-180B-Instruct-Chat-Extended-Edition saw in pretraining?"
+    assert any("edit" in c.options for c in analyzer.analyse(long).counted)  # not cut at "...-Extende"
     both = analyzer.analyse("Which TPUs trained Gopher, and how many TPU hours did that take?")
     assert "training_hardware" in both.attributes and [c.modifiers for c in both.counted] != [()]
 
@@ -228,3 +231,6 @@ def test_a_launch_asks_its_date_only_with_a_time_question(analyzer: QueryAnalyze
     assert "release_date" in analyzer.analyse("What is the release date of Falcon 180B?").attributes
     assert "release_date" not in analyzer.analyse("Which band played at the Falcon 180B launch?").attributes
     assert "release_date" not in analyzer.analyse("What did TII announce alongside Falcon 180B?").attributes
+    assert "release_date" in analyzer.analyse("When did TII release Falcon 180B?").attributes
+    assert "release_date" in analyzer.analyse("When does TII announce its models?").attributes
+    assert "release_date" not in analyzer.analyse("When was the launch party for Falcon 180B?").attributes

@@ -282,3 +282,13 @@ def test_a_table_a_sentence_introduces_is_its_list() -> None:
         "| Code | 60 Billion |",
         "| Total | 1 Trillion |",
     ]
+
+
+def test_a_list_does_not_run_on_into_a_table_or_past_one() -> None:
+    """A passage cut inside a bullet list stops at the list's end, not at a table further down; a table
+    that is the list ends it, and the paragraph after the table stays out."""
+    from rag.evidence import list_tail
+
+    assert list_tail("\n- item c\n\n| Model | MMLU |\n|---|---|\n| X | 1 |\n") == "\n- item c"
+    table = list_tail("\n\n| Source | Tokens |\n|---|---|\n| Web | 800B |\nThe model was then evaluated on MMLU.\n")
+    assert table.endswith("| Web | 800B |") and "evaluated" not in table

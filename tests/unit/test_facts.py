@@ -9,6 +9,7 @@ import pytest
 from ingest.despin import despin
 from ingest.fact_store import ATTRIBUTES, Fact, FactStore
 from ingest.facts import (
+    build_fact_store,
     extract,
     extract_aliases,
     extract_facts,
@@ -334,7 +335,7 @@ def test_aliases_stated_in_a_document() -> None:
 
 
 def store_of(*docs: Document) -> FactStore:
-    return FactStore.build(docs)
+    return build_fact_store(docs)
 
 
 def test_lookup_across_scripts_and_spellings() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.fact_store import Fact, FactStore
-from ingest.facts import extract
+from ingest.facts import build_fact_store, extract
 from ingest.pipeline import IngestReport, clean_documents, load_sources
 from ingest.schema import Document
 from ingest.settings import IngestSettings
@@ -26,7 +26,7 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> list[Document]:
 
 @pytest.fixture(scope="module")
 def store(documents: list[Document]) -> FactStore:
-    return FactStore.build(documents)
+    return build_fact_store(documents)
 
 
 def values(facts: list[Fact]) -> list[object]:
