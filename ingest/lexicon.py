@@ -184,37 +184,43 @@ class Lexicon:
 
     def __init__(self, read: Callable[[str, tuple[str, ...]], list]):
         self._read = read
-        self._senses: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._words: dict[str, tuple[str, ...]] = {}
+        self._kept: dict[tuple[str, str], tuple[str, ...]] = {}  # (side or "prefix", key) -> answer
 
-    def _lookup(self, side: str, key: str) -> list[str]:
-        found = self._senses.get((side, key))
+    def _answer(
+        self, kind: str, key: str, sql: str, params: tuple[str, ...], pick: Callable[[list], Iterable[str]]
+    ) -> list[str]:
+        """The rows of `sql` as `pick` reads them, kept by (kind, key)."""
+        found = self._kept.get((kind, key))
         if found is None:
-            rows = self._read("SELECT senses FROM lexicon WHERE side = ? AND key = ?", (side, key))
-            found = tuple(json.loads(rows[0][0])) if rows else ()
-            if len(self._senses) > self.CACHE_MAX:
-                self._senses.clear()
-            self._senses[(side, key)] = found
+            found = tuple(pick(self._read(sql, params)))
+            if len(self._kept) > self.CACHE_MAX:
+                self._kept.clear()
+            self._kept[(kind, key)] = found
         return list(found)
+
+    def _senses(self, side: str, key: str) -> list[str]:
+        return self._answer(
+            side,
+            key,
+            "SELECT senses FROM lexicon WHERE side = ? AND key = ?",
+            (side, key),
+            lambda rows: json.loads(rows[0][0]) if rows else (),
+        )
 
     def to_chinese(self, english: str) -> list[str]:
         """Chinese terms for an English key (stemmed words, space-separated: "train", "base model")."""
-        return self._lookup("en2zh", english)
+        return self._senses("en2zh", english)
 
     def to_english(self, chinese: str) -> list[str]:
         """English keys for a Chinese word."""
-        return self._lookup("zh2en", chinese)
+        return self._senses("zh2en", chinese)
 
     def english_words(self, prefix: str) -> list[str]:
         """The one-word English keys starting with `prefix`, sorted."""
-        found = self._words.get(prefix)
-        if found is None:
-            rows = self._read(
-                "SELECT key FROM lexicon WHERE side = 'en2zh' AND key >= ? AND key < ? ORDER BY key",
-                (prefix, prefix + "\U0010ffff"),
-            )
-            found = tuple(key for (key,) in rows if " " not in key)
-            if len(self._words) > self.CACHE_MAX:
-                self._words.clear()
-            self._words[prefix] = found
-        return list(found)
+        return self._answer(
+            "prefix",
+            prefix,
+            "SELECT key FROM lexicon WHERE side = 'en2zh' AND key >= ? AND key < ? ORDER BY key",
+            (prefix, prefix + "\U0010ffff"),
+            lambda rows: (key for (key,) in rows if " " not in key),
+        )

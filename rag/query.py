@@ -511,7 +511,7 @@ class QueryAnalyzer:
         en = [t for t in tokens if not CJK_RE.match(t) and t not in names]
         for i, t in enumerate(en):
             keys = [t] + ([f"{t} {en[i + 1]}"] if i + 1 < len(en) else [])
-            if not self.lexicon.to_chinese(t):
+            if not self.lexicon.to_chinese(t):  # a cached lookup, reused just below
                 keys += self.stem_variants(t)
             for key in keys:
                 for zh in self.lexicon.to_chinese(key):
